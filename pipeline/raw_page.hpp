@@ -1,0 +1,28 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace eventcrawl::pipeline {
+
+// Where a captured body came from; the transform picks the JSON shape from it.
+enum class page_source {
+    listing_html,  // HTML of a listing page; the events sit in window.__SERVER_DATA__
+    search_xhr,   // body of POST /api/v3/destination/search/
+    file,         // a recorded payload file given to `eventcrawl import`
+};
+
+// One captured body, as it travels from a city task to the transform stage.
+// Default-constructible because Asio channels build an empty value on close.
+struct raw_page {
+    std::string city_slug;
+    int page_number = 0;
+    std::string url;
+    int http_status = 0;
+    std::string content_type;
+    page_source source = page_source::listing_html;
+    std::string body;
+    std::chrono::system_clock::time_point captured_at{};
+};
+
+}  // namespace eventcrawl::pipeline
