@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -14,7 +15,7 @@ namespace eventcrawl::db {
 // A database that could not be opened, migrated or written. what() names the DSN (with any
 // password masked), the statement or step, and the driver's message.
 class store_error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -48,7 +49,7 @@ struct city_result {
 
 // Storage for event records and run records. One instance is used from one thread.
 class store {
-public:
+  public:
     virtual ~store() = default;
 
     // Inserts or updates the events in one transaction. first_seen_at is kept on update;
@@ -66,5 +67,10 @@ public:
 // Opens (creating and migrating where needed) the store that the DSN names:
 // "sqlite:PATH" or "postgresql://..." / "postgres://...". Throws store_error.
 std::unique_ptr<store> open_store(std::string_view dsn);
+
+// Returns the DSN with every password replaced by "***", for logs and error messages. Handles
+// the URL form ("postgresql://user:secret@host/db", "?password=secret") and the libpq key=value
+// form ("host=h password=secret", also quoted values).
+std::string mask_dsn(std::string_view dsn);
 
 }  // namespace eventcrawl::db

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace eventcrawl::app {
+
+// Everything `eventcrawl crawl` needs, built from flags and environment in main.cpp.
+struct crawl_options {
+    std::string cities_file = "cities.yaml";
+    std::vector<std::string> city_slugs;  // empty: every city in cities_file
+    std::string base_url;                 // empty: each city's own https://<domain>
+    std::string db_dsn = "sqlite:events.db";
+    std::string mode = "async";  // "async" or "sync"
+    int concurrency = 4;
+    int browsers = 1;
+    std::vector<std::string> browser_urls;
+    std::string chromium_path = "/usr/lib/chromium/chromium";
+    int pages_per_browser = 200;
+    int max_pages = 0;  // 0: no limit
+    std::size_t queue_capacity = 16;
+    std::size_t batch_rows = 500;
+    std::chrono::milliseconds batch_max_age{1000};
+    std::chrono::seconds page_timeout{30};
+    std::chrono::seconds shutdown_grace{10};
+    bool progress = true;
+    std::string command_line;
+};
+
+// Exit codes of `eventcrawl crawl`.
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_could_not_start = 1;
+inline constexpr int exit_some_cities_failed = 2;
+
+// Crawls the selected cities into the database and prints the end-of-run report.
+int run_crawl(const crawl_options& options);
+
+}  // namespace eventcrawl::app

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace eventcrawl::app {
+
+// One failed page of a city, from the crawler or from the transform stage.
+struct page_problem {
+    int page = 0;
+    std::string phase;  // connect, navigate, capture, bot_wall, timeout, browser, transform, ...
+    int http_status = 0;
+    std::string message;
+};
+
+// What the end-of-run report shows for one city.
+struct city_line {
+    std::string slug;
+    std::string status;  // ok, failed, blocked, interrupted
+    int pages_captured = 0;
+    std::int64_t events = 0;
+    std::vector<page_problem> problems;
+    std::chrono::milliseconds elapsed{0};
+    std::string started_at;
+    std::string finished_at;
+};
+
+struct run_totals {
+    std::chrono::milliseconds elapsed{0};
+    std::map<int, std::int64_t> status_codes;  // HTTP status of every captured page
+    std::int64_t rows_in_database = 0;
+    std::size_t max_batch_rows = 0;
+    std::int64_t batches = 0;
+    bool interrupted = false;
+};
+
+// Prints the per-city table, totals, rates, failures by phase and status-code counts.
+void print_report(const std::vector<city_line>& cities, const run_totals& totals);
+
+}  // namespace eventcrawl::app

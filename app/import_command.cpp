@@ -1,0 +1,108 @@
+#include "app/import_command.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <span>
+#include <sstream>
+
+#include "app/clock.hpp"
+#include "db/store.hpp"
+#include "pipeline/transform.hpp"
+
+namespace eventcrawl::app {
+namespace {
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw std::runtime_error("cannot open '" + path + "': check that the file exists");
+    }
+    std::ostringstream content;
+    content << in.rdbuf();
+    if (!in && !in.eof()) {
+        throw std::runtime_error("cannot read '" + path + "'");
+    }
+    return content.str();
+}
+
+void upsert_in_batches(db::store& store,
+                       const std::vector<pipeline::event_record>& events,
+                       std::size_t batch_size,
+                       const std::string& seen_at) {
+    const std::span<const pipeline::event_record> all(events);
+    for (std::size_t offset = 0; offset < all.size(); offset += batch_size) {
+        const auto count = std::min(batch_size, all.size() - offset);
+        store.upsert_events(all.subspan(offset, count), seen_at);
+    }
+}
+
+}  // namespace
+
+int run_import(const import_options& options) {
+    auto log = spdlog::get("app");
+    std::unique_ptr<db::store> store;
+    try {
+        store = db::open_store(options.db_dsn);
+    } catch (const std::exception& error) {
+        log->error("cannot open database: {}", error.what());
+        fmt::print(stderr, "error: {}\n", error.what());
+        return 1;
+    }
+
+    db::run_start start;
+    start.mode = "import";
+    start.command = options.command_line;
+    const auto run_id = store->begin_run(start);
+    log->info("import starting run_id={} files={}", run_id, options.files.size());
+
+    db::run_summary summary;
+    int files_loaded = 0;
+    int files_failed = 0;
+    for (const auto& path : options.files) {
+        try {
+            pipeline::raw_page page;
+            page.source = pipeline::page_source::file;
+            page.url = path;
+            page.body = read_file(path);
+            page.captured_at = std::chrono::system_clock::now();
+            const auto output = pipeline::transform_page(page);
+            for (const auto& warning : output.warnings) {
+                log->warn("file={} {}", path, warning);
+            }
+            upsert_in_batches(*store, output.events, options.batch_size, utc_now_iso());
+            summary.events += static_cast<std::int64_t>(output.events.size());
+            summary.pages += 1;
+            ++files_loaded;
+            fmt::print("loaded {}: {} events, {} warnings\n",
+                       path,
+                       output.events.size(),
+                       output.warnings.size());
+        } catch (const std::exception& error) {
+            ++files_failed;
+            summary.errors += 1;
+            log->error("file={} import failed: {}", path, error.what());
+            fmt::print("failed {}: {}\n", path, error.what());
+        }
+    }
+
+    summary.status = files_failed == 0 ? "ok" : (files_loaded == 0 ? "failed" : "partial");
+    store->finish_run(run_id, summary);
+    const auto rows = store->count_events();
+    fmt::print("files: {} loaded, {} failed; events: {}; rows in database: {}\n",
+               files_loaded,
+               files_failed,
+               summary.events,
+               rows);
+    log->info("import finished run_id={} status={} events={} rows={}",
+              run_id,
+              summary.status,
+              summary.events,
+              rows);
+    return files_failed == 0 ? 0 : 2;
+}
+
+}  // namespace eventcrawl::app

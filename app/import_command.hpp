@@ -1,0 +1,20 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace eventcrawl::app {
+
+struct import_options {
+    std::string db_dsn;
+    std::vector<std::string> files;
+    std::size_t batch_size = 500;
+    std::string command_line;
+};
+
+// Transforms and loads recorded payload files. Each file loads in whole or not at all.
+// Returns the process exit code: 0 when every file loaded, 2 when some failed, 1 when the
+// database could not be opened.
+int run_import(const import_options& options);
+
+}  // namespace eventcrawl::app

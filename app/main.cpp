@@ -1,0 +1,152 @@
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <string>
+
+#include "app/crawl_command.hpp"
+#include "app/import_command.hpp"
+#include "app/logging.hpp"
+
+namespace {
+
+std::string join_arguments(int argc, char** argv) {
+    std::string line;
+    for (int i = 0; i < argc; ++i) {
+        if (i > 0) {
+            line += ' ';
+        }
+        line += argv[i];
+    }
+    return line;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace eventcrawl::app;
+
+    CLI::App cli{
+        "eventcrawl: crawls Eventbrite discovery pages of many cities with headless Chromium\n"
+        "and loads the events into SQLite or PostgreSQL.\n\n"
+        "Exit codes: 0 = every city (or file) succeeded, 2 = some cities (or files) failed,\n"
+        "1 = the run could not start (bad options, configuration or database)."};
+    cli.require_subcommand(1);
+    cli.set_version_flag("--version", "eventcrawl 0.1.0");
+
+    std::string log_level = "info";
+    std::string log_format = "text";
+    cli.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
+        ->envname("EVENTCRAWL_LOG_LEVEL")
+        ->capture_default_str();
+    cli.add_option("--log-format", log_format, "text or json (one object per line), to stderr")
+        ->envname("EVENTCRAWL_LOG_FORMAT")
+        ->capture_default_str();
+
+    crawl_options crawl;
+    auto* crawl_cmd = cli.add_subcommand("crawl", "Crawl the discovery pages of the listed cities");
+    crawl_cmd->footer(
+        "Exit codes: 0 = every city succeeded, 2 = some cities failed or the run was\n"
+        "interrupted (the report lists why), 1 = the run could not start.");
+    crawl_cmd->add_option("--cities", crawl.cities_file, "City list (YAML)")
+        ->envname("EVENTCRAWL_CITIES")
+        ->capture_default_str();
+    crawl_cmd->add_option("--city", crawl.city_slugs, "Crawl only this city slug (repeatable)");
+    crawl_cmd
+        ->add_option("--base-url",
+                     crawl.base_url,
+                     "Origin that replaces every city's domain, e.g. http://127.0.0.1:8080 "
+                     "(default: the live site of each city)")
+        ->envname("EVENTCRAWL_BASE_URL");
+    crawl_cmd->add_option("--db", crawl.db_dsn, "sqlite:PATH or postgresql://user@host/db")
+        ->envname("EVENTCRAWL_DB")
+        ->capture_default_str();
+    crawl_cmd->add_option("--mode", crawl.mode, "async, or sync (one city and page at a time)")
+        ->check(CLI::IsMember({"async", "sync"}))
+        ->capture_default_str();
+    crawl_cmd->add_option("--concurrency", crawl.concurrency, "City sessions in flight at once")
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
+    crawl_cmd->add_option("--browsers", crawl.browsers, "Chromium processes to launch")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    crawl_cmd->add_option("--browser-url",
+                          crawl.browser_urls,
+                          "Attach to a running browser instead of launching: ws://host:port/"
+                          "devtools/browser/ID or http://host:port (repeatable)");
+    crawl_cmd->add_option("--chromium", crawl.chromium_path, "Chromium binary to launch")
+        ->envname("EVENTCRAWL_CHROMIUM")
+        ->capture_default_str();
+    crawl_cmd
+        ->add_option("--pages-per-browser",
+                     crawl.pages_per_browser,
+                     "Restart a browser after it served this many pages (0 = never)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    crawl_cmd->add_option("--max-pages", crawl.max_pages, "Pages per city at most (0 = no limit)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    crawl_cmd
+        ->add_option("--queue-capacity",
+                     crawl.queue_capacity,
+                     "Raw pages buffered between crawler and transform")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    crawl_cmd->add_option("--batch-rows", crawl.batch_rows, "Rows per database transaction")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    int batch_max_age_ms = static_cast<int>(crawl.batch_max_age.count());
+    crawl_cmd
+        ->add_option("--batch-max-age-ms",
+                     batch_max_age_ms,
+                     "Write a partial batch once its oldest row is this old (milliseconds)")
+        ->check(CLI::Range(1, 3600000))
+        ->capture_default_str();
+    int page_timeout_s = static_cast<int>(crawl.page_timeout.count());
+    crawl_cmd->add_option("--page-timeout", page_timeout_s, "Seconds allowed per page")
+        ->check(CLI::Range(1, 3600))
+        ->capture_default_str();
+    bool no_progress = false;
+    crawl_cmd->add_flag("--no-progress", no_progress, "No progress line on a terminal");
+
+    import_options import;
+    auto* import_cmd = cli.add_subcommand(
+        "import", "Transform and load recorded payload files (search responses, lists, pages)");
+    import_cmd->add_option("--db", import.db_dsn, "sqlite:PATH or postgresql://user@host/db")
+        ->envname("EVENTCRAWL_DB")
+        ->required();
+    import_cmd->add_option("files", import.files, "Payload files (JSON or saved HTML)")
+        ->required()
+        ->check(CLI::ExistingFile);
+
+    try {
+        cli.parse(argc, argv);
+    } catch (const CLI::ParseError& error) {
+        const int code = cli.exit(error);
+        return code == 0 ? 0 : exit_could_not_start;
+    }
+
+    try {
+        setup_logging(log_level, log_format);
+    } catch (const std::exception& error) {
+        fmt::print(stderr, "error: {}\n", error.what());
+        return exit_could_not_start;
+    }
+
+    try {
+        if (*import_cmd) {
+            import.command_line = join_arguments(argc, argv);
+            return run_import(import);
+        }
+        crawl.batch_max_age = std::chrono::milliseconds(batch_max_age_ms);
+        crawl.page_timeout = std::chrono::seconds(page_timeout_s);
+        crawl.progress = !no_progress;
+        crawl.command_line = join_arguments(argc, argv);
+        return run_crawl(crawl);
+    } catch (const std::exception& error) {
+        spdlog::get("app")->critical("run aborted: {}", error.what());
+        fmt::print(stderr, "error: {}\n", error.what());
+        return exit_could_not_start;
+    }
+}

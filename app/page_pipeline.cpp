@@ -1,0 +1,168 @@
+#include "app/page_pipeline.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "pipeline/transform.hpp"
+
+namespace eventcrawl::app {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr int write_attempts = 4;
+constexpr std::chrono::milliseconds first_retry_delay{500};
+
+}  // namespace
+
+page_processor::page_processor(db::store& store,
+                               std::size_t batch_rows,
+                               std::chrono::milliseconds max_age)
+    : writer_(store, batch_rows, max_age) {}
+
+void page_processor::process(const pipeline::raw_page& page) {
+    auto& tally = tallies_[page.city_slug];
+    pipeline::transform_output output;
+    try {
+        output = pipeline::transform_page(page);
+    } catch (const pipeline::transform_error& error) {
+        spdlog::get("app")->warn(
+            "city={} page={} transform failed: {}", page.city_slug, page.page_number, error.what());
+        page_problem problem;
+        problem.page = page.page_number;
+        problem.phase = "transform";
+        problem.http_status = page.http_status;
+        problem.message = error.what();
+        tally.problems.push_back(std::move(problem));
+        return;
+    }
+    for (const auto& warning : output.warnings) {
+        spdlog::get("app")->debug("city={} page={} {}", page.city_slug, page.page_number, warning);
+    }
+
+    tally.pages += 1;
+    tally.events += static_cast<std::int64_t>(output.events.size());
+    events_accepted_ += static_cast<std::int64_t>(output.events.size());
+
+    // Every event is buffered even when a write fails part-way, so a retried flush loses none.
+    std::exception_ptr write_failure;
+    for (auto& event : output.events) {
+        try {
+            writer_.add(std::move(event));
+        } catch (const std::exception&) {
+            if (!write_failure) {
+                write_failure = std::current_exception();
+            }
+        }
+    }
+    if (write_failure) {
+        std::rethrow_exception(write_failure);
+    }
+}
+
+void page_processor::flush_if_due() {
+    writer_.flush_if_due(std::chrono::steady_clock::now());
+}
+
+void page_processor::flush() {
+    writer_.flush();
+}
+
+page_pipeline::page_pipeline(db::store& store,
+                             std::size_t queue_capacity,
+                             std::size_t batch_rows,
+                             std::chrono::milliseconds max_age)
+    : channel_(io_, queue_capacity), processor_(store, batch_rows, max_age), max_age_(max_age) {}
+
+page_pipeline::~page_pipeline() {
+    if (thread_.joinable()) {
+        channel_.close();
+        thread_.join();
+    }
+}
+
+void page_pipeline::start(std::function<void(const std::string&)> on_fatal) {
+    on_fatal_ = std::move(on_fatal);
+    asio::co_spawn(io_, receive_loop(), asio::detached);
+    asio::co_spawn(io_, flush_loop(), asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+}
+
+void page_pipeline::finish() {
+    channel_.close();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+asio::awaitable<void> page_pipeline::receive_loop() {
+    auto log = spdlog::get("app");
+    log->info("pipeline started batch_max_age_ms={}", max_age_.count());
+    asio::steady_timer retry_timer(io_);
+    bool closed = false;
+    while (!closed) {
+        auto [error, page] = co_await channel_.async_receive(asio::as_tuple(asio::use_awaitable));
+        closed = static_cast<bool>(error);
+
+        for (int attempt = 1; fatal_error_.empty(); ++attempt) {
+            try {
+                if (!closed && attempt == 1) {
+                    processor_.process(page);
+                } else {
+                    processor_.flush();
+                }
+                break;
+            } catch (const std::exception& write_error) {
+                if (attempt >= write_attempts) {
+                    fatal_error_ = write_error.what();
+                    log->error("database write failed {} times, giving up: {}",
+                               attempt,
+                               write_error.what());
+                    if (on_fatal_) {
+                        on_fatal_(fatal_error_);
+                    }
+                    break;
+                }
+                const auto delay = first_retry_delay * (1 << (attempt - 1));
+                log->warn("database write failed attempt={} retry_in_ms={}: {}",
+                          attempt,
+                          delay.count(),
+                          write_error.what());
+                retry_timer.expires_after(delay);
+                co_await retry_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
+        }
+        if (!closed && !fatal_error_.empty() && page.body.size() > 0) {
+            ++pages_lost_;
+        }
+    }
+    receiving_done_ = true;
+    log->info("pipeline stopped events={} batches={} pages_not_written={}",
+              processor_.events_accepted(),
+              processor_.writer().stats().batches,
+              pages_lost_);
+}
+
+asio::awaitable<void> page_pipeline::flush_loop() {
+    asio::steady_timer timer(io_);
+    const auto period = std::max(std::chrono::milliseconds(10), max_age_ / 2);
+    while (!receiving_done_) {
+        timer.expires_after(period);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (receiving_done_ || !fatal_error_.empty()) {
+            continue;
+        }
+        try {
+            processor_.flush_if_due();
+        } catch (const std::exception& error) {
+            // The receive loop retries this batch with the next page or at the end.
+            spdlog::get("app")->warn("timed database write failed: {}", error.what());
+        }
+    }
+}
+
+}  // namespace eventcrawl::app

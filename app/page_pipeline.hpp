@@ -1,0 +1,93 @@
+#pragma once
+
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "app/crawl_report.hpp"
+#include "db/batch_writer.hpp"
+#include "db/store.hpp"
+#include "pipeline/raw_page.hpp"
+
+namespace eventcrawl::app {
+
+// What the transform and write stages saw of one city.
+struct city_tally {
+    int pages = 0;
+    std::int64_t events = 0;
+    std::vector<page_problem> problems;
+};
+
+// Transforms raw pages and writes their events in batches. Single-threaded: the async crawl
+// runs it on the pipeline thread, the sync crawl calls it inline.
+class page_processor {
+public:
+    page_processor(db::store& store, std::size_t batch_rows, std::chrono::milliseconds max_age);
+
+    // Transforms the page and buffers its events; a page that cannot be transformed is
+    // recorded as a problem of its city. Throws when a batch cannot be written.
+    void process(const pipeline::raw_page& page);
+    void flush_if_due();
+    void flush();
+
+    const std::map<std::string, city_tally>& tallies() const { return tallies_; }
+    const db::batch_writer& writer() const { return writer_; }
+    std::int64_t events_accepted() const { return events_accepted_.load(); }
+
+private:
+    db::batch_writer writer_;
+    std::map<std::string, city_tally> tallies_;
+    std::atomic<std::int64_t> events_accepted_{0};
+};
+
+// The async crawl's transform and write stages on a thread of their own, fed through a
+// bounded channel, so that database calls never block the thread that carries CDP traffic.
+class page_pipeline {
+public:
+    using channel_type = boost::asio::experimental::concurrent_channel<void(
+        boost::system::error_code, pipeline::raw_page)>;
+
+    page_pipeline(db::store& store,
+                  std::size_t queue_capacity,
+                  std::size_t batch_rows,
+                  std::chrono::milliseconds max_age);
+    ~page_pipeline();
+
+    channel_type& channel() { return channel_; }
+
+    // Starts the thread. on_fatal runs on that thread when the database fails for good.
+    void start(std::function<void(const std::string&)> on_fatal);
+
+    // Closes the channel once the producers are done, lets the thread write what it holds,
+    // and joins it.
+    void finish();
+
+    const page_processor& processor() const { return processor_; }
+    std::int64_t pages_lost() const { return pages_lost_; }
+    const std::string& fatal_error() const { return fatal_error_; }
+
+private:
+    boost::asio::awaitable<void> receive_loop();
+    boost::asio::awaitable<void> flush_loop();
+
+    boost::asio::io_context io_;
+    channel_type channel_;
+    page_processor processor_;
+    std::chrono::milliseconds max_age_;
+    std::function<void(const std::string&)> on_fatal_;
+    std::string fatal_error_;
+    std::int64_t pages_lost_ = 0;
+    bool receiving_done_ = false;
+    std::thread thread_;
+};
+
+}  // namespace eventcrawl::app

@@ -1,0 +1,292 @@
+#include "crawler/browser_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "crawler/detail/logger.hpp"
+
+extern char** environ;
+
+namespace eventcrawl::crawler {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr auto poll_interval = std::chrono::milliseconds(20);
+
+fs::path make_temp_dir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = fmt::format("{}/eventcrawl-chromium-XXXXXX",
+                                      base != nullptr && *base != '\0' ? base : "/tmp");
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    if (::mkdtemp(buffer.data()) == nullptr) {
+        throw std::runtime_error(fmt::format("cannot create a temp dir from pattern {}: {}; set "
+                                             "TMPDIR to a writable folder",
+                                             pattern,
+                                             std::strerror(errno)));
+    }
+    return fs::path(buffer.data());
+}
+
+std::vector<std::string> chromium_arguments(const browser_launch_options& options,
+                                            const fs::path& profile_dir) {
+    std::vector<std::string> args = {
+        options.chromium_path,
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--disable-default-apps",
+        "--mute-audio",
+        "--disable-background-timer-throttling",
+        "--disable-backgrounding-occluded-windows",
+        "--disable-renderer-backgrounding",
+        // Chromium keeps only the last --disable-features switch, so every feature goes here.
+        "--disable-features=WebUIOmniboxPopup,WebUIOmniboxAimPopup,Translate,MediaRouter,"
+        "OptimizationHints",
+        "--remote-debugging-port=0",
+        "--user-data-dir=" + profile_dir.string(),
+    };
+    args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
+    args.emplace_back("about:blank");
+    return args;
+}
+
+// Copies this process's environment with HOME, XDG_* and TMPDIR pointed into `temp_dir`, because
+// Chromium writes crash reports, dconf caches and its own temp folders outside the profile.
+std::vector<std::string> chromium_environment(const fs::path& temp_dir) {
+    const std::vector<std::pair<std::string, fs::path>> overrides = {
+        {"HOME", temp_dir / "home"},
+        {"XDG_CONFIG_HOME", temp_dir / "config"},
+        {"XDG_CACHE_HOME", temp_dir / "cache"},
+        {"TMPDIR", temp_dir / "tmp"},
+    };
+    std::vector<std::string> environment;
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+        std::string_view variable(*entry);
+        bool replaced = false;
+        for (const auto& [name, value] : overrides) {
+            if (variable.starts_with(name + "=")) {
+                replaced = true;
+            }
+        }
+        if (!replaced) {
+            environment.emplace_back(variable);
+        }
+    }
+    for (const auto& [name, value] : overrides) {
+        fs::create_directories(value);
+        environment.push_back(name + "=" + value.string());
+    }
+    return environment;
+}
+
+std::vector<char*> pointer_array(std::vector<std::string>& strings) {
+    std::vector<char*> pointers;
+    for (auto& text : strings) {
+        pointers.push_back(text.data());
+    }
+    pointers.push_back(nullptr);
+    return pointers;
+}
+
+// Reads "<port>\n/devtools/browser/<id>\n"; returns "" until both lines are there.
+std::string read_devtools_url(const fs::path& profile_dir) {
+    std::ifstream file(profile_dir / "DevToolsActivePort");
+    std::string port;
+    std::string path;
+    if (!std::getline(file, port) || !std::getline(file, path) || port.empty() ||
+        !path.starts_with("/devtools/browser/")) {
+        return {};
+    }
+    return fmt::format("ws://127.0.0.1:{}{}", port, path);
+}
+
+}  // namespace
+
+std::string describe_wait_status(int status) {
+    if (WIFEXITED(status)) {
+        return fmt::format("exit code {}", WEXITSTATUS(status));
+    }
+    if (WIFSIGNALED(status)) {
+        return fmt::format("signal {}", WTERMSIG(status));
+    }
+    return fmt::format("wait status {}", status);
+}
+
+asio::awaitable<std::unique_ptr<browser_process>> browser_process::launch(
+    asio::any_io_executor executor, browser_launch_options options) {
+    if (::access(options.chromium_path.c_str(), X_OK) != 0) {
+        throw std::runtime_error(fmt::format(
+            "Chromium binary {} is missing or not executable: {}; install it with "
+            "`apt-get install chromium` or pass the path of a Chromium or Chrome binary",
+            options.chromium_path,
+            std::strerror(errno)));
+    }
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+
+    std::unique_ptr<browser_process> browser(new browser_process());
+    browser->temp_dir_ = make_temp_dir();
+    const auto profile_dir = browser->temp_dir_ / "profile";
+    fs::create_directories(profile_dir);
+
+    auto args = chromium_arguments(options, profile_dir);
+    auto environment = chromium_environment(browser->temp_dir_);
+    auto arg_pointers = pointer_array(args);
+    auto environment_pointers = pointer_array(environment);
+    const auto log_path = (browser->temp_dir_ / "chromium.log").string();
+
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    ::posix_spawn_file_actions_addopen(
+        &actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    ::posix_spawnattr_init(&attributes);
+    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    ::posix_spawnattr_setpgroup(&attributes, 0);
+    const int spawn_error = ::posix_spawn(&browser->pid_,
+                                          options.chromium_path.c_str(),
+                                          &actions,
+                                          &attributes,
+                                          arg_pointers.data(),
+                                          environment_pointers.data());
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attributes);
+    if (spawn_error != 0) {
+        browser->pid_ = -1;
+        throw std::runtime_error(fmt::format(
+            "cannot start Chromium {}: {}", options.chromium_path, std::strerror(spawn_error)));
+    }
+    detail::logger()->debug("chromium starting pid={} dir={}", browser->pid_,
+                            browser->temp_dir_.string());
+
+    // Poll for DevToolsActivePort: Chromium writes it once the debugging port is bound.
+    const auto deadline = std::chrono::steady_clock::now() + options.launch_timeout;
+    asio::steady_timer timer(executor);
+    for (;;) {
+        browser->websocket_url_ = read_devtools_url(profile_dir);
+        if (!browser->websocket_url_.empty()) {
+            break;
+        }
+        if (browser->has_exited()) {
+            throw std::runtime_error(fmt::format(
+                "Chromium {} exited with {} before opening its DevTools port; see {}",
+                options.chromium_path,
+                describe_wait_status(browser->exit_status_),
+                log_path));
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            throw std::runtime_error(fmt::format(
+                "Chromium {} did not write {}/DevToolsActivePort within {} ms; raise the launch "
+                "timeout or see {}",
+                options.chromium_path,
+                profile_dir.string(),
+                options.launch_timeout.count(),
+                log_path));
+        }
+        timer.expires_after(poll_interval);
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+    detail::logger()->info(
+        "chromium started pid={} url={}", browser->pid_, browser->websocket_url_);
+    co_return browser;
+}
+
+browser_process::~browser_process() {
+    terminate();
+}
+
+bool browser_process::has_exited() {
+    if (pid_ <= 0 || exited_) {
+        return true;
+    }
+    int status = 0;
+    const pid_t result = ::waitpid(pid_, &status, WNOHANG);
+    if (result == pid_ || (result < 0 && errno == ECHILD)) {
+        exited_ = true;
+        exit_status_ = status;
+    }
+    return exited_;
+}
+
+asio::awaitable<bool> browser_process::wait_for_exit(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (!has_exited()) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            co_return false;
+        }
+        timer.expires_after(poll_interval);
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+    co_return true;
+}
+
+void browser_process::terminate() {
+    if (terminated_) {
+        return;
+    }
+    terminated_ = true;
+    if (pid_ > 0) {
+        // The browser leads its group, so -pid reaches the zygotes and the crash handler too.
+        ::kill(-pid_, SIGKILL);
+        has_exited();
+        if (!exited_) {
+            int status = 0;
+            ::waitpid(pid_, &status, 0);
+            exited_ = true;
+        }
+        // Helpers reparented to this process (a subreaper) are reaped here; the rest of the
+        // group is gone once kill(-pid, 0) reports ESRCH.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (std::chrono::steady_clock::now() < deadline) {
+            int status = 0;
+            const pid_t reaped = ::waitpid(-pid_, &status, WNOHANG);
+            if (reaped > 0) {
+                continue;
+            }
+            if (::kill(-pid_, 0) != 0 && errno == ESRCH) {
+                break;
+            }
+            if (reaped < 0 && errno == ECHILD) {
+                // Remaining members belong to another parent; wait for them to die.
+                ::kill(-pid_, SIGKILL);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        detail::logger()->debug("chromium stopped pid={}", pid_);
+    }
+    if (!temp_dir_.empty()) {
+        std::error_code ignored;
+        fs::remove_all(temp_dir_, ignored);
+    }
+}
+
+}  // namespace eventcrawl::crawler

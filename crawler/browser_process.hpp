@@ -1,0 +1,70 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+namespace eventcrawl::crawler {
+
+inline constexpr const char* default_chromium_path = "/usr/lib/chromium/chromium";
+
+struct browser_launch_options {
+    std::string chromium_path = default_chromium_path;
+    std::chrono::milliseconds launch_timeout{20000};
+    std::vector<std::string> extra_args;
+};
+
+// One headless Chromium launched by this process, in its own process group, with a fresh
+// temporary profile. The destructor kills the group, reaps it and removes the temp dir, so an
+// exception anywhere above still leaves no browser behind.
+//
+// @note launch() makes this process a child subreaper (PR_SET_CHILD_SUBREAPER), so Chromium's
+// helpers (zygote, crash handler) are reparented here when the browser dies and can be reaped.
+class browser_process {
+public:
+    // Spawns Chromium and waits (bounded by launch_timeout) for <profile>/DevToolsActivePort.
+    // Throws std::runtime_error naming the path when the binary is missing, when the browser
+    // exits first (with its exit status), or when the deadline passes.
+    static boost::asio::awaitable<std::unique_ptr<browser_process>> launch(
+        boost::asio::any_io_executor executor, browser_launch_options options);
+
+    ~browser_process();
+    browser_process(const browser_process&) = delete;
+    browser_process& operator=(const browser_process&) = delete;
+
+    const std::string& websocket_url() const noexcept { return websocket_url_; }
+    pid_t pid() const noexcept { return pid_; }
+    const std::filesystem::path& temp_dir() const noexcept { return temp_dir_; }
+
+    // True once the main browser process has exited (reaps it if so).
+    bool has_exited();
+
+    // Waits up to `timeout` for the main process to exit on its own (after Browser.close).
+    boost::asio::awaitable<bool> wait_for_exit(std::chrono::milliseconds timeout);
+
+    // SIGKILLs the whole process group, reaps every member that is our child and removes the
+    // temp dir. Safe to call more than once.
+    void terminate();
+
+private:
+    browser_process() = default;
+
+    pid_t pid_ = -1;
+    bool exited_ = false;
+    int exit_status_ = 0;
+    bool terminated_ = false;
+    std::filesystem::path temp_dir_;
+    std::string websocket_url_;
+};
+
+// Returns the status text ("exit code 1", "signal 9") for a waitpid status.
+std::string describe_wait_status(int status);
+
+}  // namespace eventcrawl::crawler

@@ -1,0 +1,687 @@
+#include "crawler/city_task.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <boost/json/parse.hpp>
+#include <fmt/format.h>
+
+#include "crawler/detail/logger.hpp"
+#include "crawler/detail/page_tracker.hpp"
+#include "pipeline/transform.hpp"
+
+namespace eventcrawl::crawler {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using steady_clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr std::string_view search_path = "/api/v3/destination/search/";
+
+// Clicks the listing's own next button, the way a reader pages. Returns "clicked", "disabled"
+// (the page says there is no next page) or "missing" (no button: page by reloading instead).
+constexpr const char* click_next_script = R"js((() => {
+    const button = document.querySelector('[data-testid="page-next"]');
+    if (!button) {
+        return 'missing';
+    }
+    if (button.disabled || button.getAttribute('aria-disabled') === 'true') {
+        return 'disabled';
+    }
+    button.click();
+    return 'clicked';
+})())js";
+
+// Extensions of images, fonts, stylesheets and media for Network.setBlockedURLs.
+const std::vector<std::string> blocked_url_patterns = {
+    "*.png", "*.jpg", "*.jpeg", "*.gif", "*.webp", "*.avif", "*.svg", "*.ico",
+    "*.bmp", "*.woff", "*.woff2", "*.ttf", "*.otf", "*.eot", "*.css", "*.mp4",
+    "*.webm", "*.ogg", "*.mp3", "*.wav", "*.m4a", "*.mov",
+};
+
+std::string string_at(const json::object& object, std::string_view key) {
+    const auto* value = object.if_contains(key);
+    return value != nullptr && value->is_string() ? std::string(value->get_string()) : std::string();
+}
+
+bool is_bot_wall_status(int status) {
+    return status == 401 || status == 403 || status == 429;
+}
+
+// The page number a search request asked for: "page" at the top level or in "event_search".
+std::optional<int> requested_page(const std::string& post_data) {
+    boost::system::error_code error;
+    auto body = json::parse(post_data, error);
+    if (error || !body.is_object()) {
+        return std::nullopt;
+    }
+    const auto* page = body.as_object().if_contains("page");
+    if (page == nullptr) {
+        if (const auto* search = body.as_object().if_contains("event_search");
+            search != nullptr && search->is_object()) {
+            page = search->as_object().if_contains("page");
+        }
+    }
+    if (page != nullptr && page->is_int64()) {
+        return static_cast<int>(page->as_int64());
+    }
+    return std::nullopt;
+}
+
+enum class crawl_outcome { finished, stopped, browser_lost };
+
+struct page_capture {
+    bool captured = false;
+    bool no_next_button = false;
+    bool next_button_disabled = false;
+    pipeline::raw_page page;
+    pipeline::page_facts facts;
+    page_failure failure;
+};
+
+// The state of one city's crawl; run_city_task's frame owns it.
+class city_crawl {
+public:
+    city_crawl(browser_pool& pool, city_spec city, city_task_options options, page_sink& sink)
+        : pool_(pool), city_(std::move(city)), options_(options), sink_(sink) {}
+
+    asio::awaitable<city_report> run();
+
+private:
+    asio::awaitable<crawl_outcome> crawl_in_new_target();
+    asio::awaitable<crawl_outcome> crawl_pages();
+    asio::awaitable<void> open_target();
+    asio::awaitable<void> close_target();
+    asio::awaitable<void> enable_blocking();
+    asio::awaitable<page_capture> capture_navigation(int page, steady_clock::time_point deadline);
+    asio::awaitable<page_capture> capture_next_click(int page, steady_clock::time_point deadline);
+    asio::awaitable<json::object> page_call(std::string method,
+                                            json::object params,
+                                            steady_clock::time_point deadline);
+    asio::awaitable<void> pump_event(steady_clock::time_point deadline, std::string_view waiting_for);
+    asio::awaitable<std::string> response_body(std::string request_id,
+                                               steady_clock::time_point deadline);
+
+    void classify_listing(page_capture& capture) const;
+    void classify_search(page_capture& capture) const;
+    std::string stop_reason(int page, const pipeline::page_facts& facts) const;
+    std::string page_url(int page) const;
+    void record_failure(page_failure failure);
+
+    browser_pool& pool_;
+    city_spec city_;
+    city_task_options options_;
+    page_sink& sink_;
+    city_report report_;
+
+    browser_lease lease_;
+    std::shared_ptr<cdp_connection> connection_;
+    std::string context_id_;
+    std::string target_id_;
+    std::string session_id_;
+    detail::page_tracker tracker_;
+    int next_page_ = 1;
+    bool reload_next_ = true;
+    std::string phase_ = "connect";
+};
+
+milliseconds remaining(steady_clock::time_point deadline) {
+    return std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now());
+}
+
+asio::awaitable<city_report> city_crawl::run() {
+    report_.slug = city_.slug;
+    report_.started = std::chrono::system_clock::now();
+    const auto started = steady_clock::now();
+    detail::logger()->info("city starting city={} origin={}", city_.slug, city_.origin);
+
+    auto outcome = crawl_outcome::stopped;
+    for (int retries_left = options_.browser_retries;; --retries_left) {
+        outcome = co_await crawl_in_new_target();
+        if (outcome != crawl_outcome::browser_lost || retries_left <= 0) {
+            break;
+        }
+        detail::logger()->info("city retrying on another browser city={} page={}",
+                               city_.slug,
+                               next_page_);
+        reload_next_ = true;
+    }
+
+    const bool first_page_blocked =
+        report_.pages_captured == 0 &&
+        std::any_of(report_.failures.begin(), report_.failures.end(), [](const auto& failure) {
+            return failure.page == 1 && failure.phase == "bot_wall";
+        });
+    if (first_page_blocked) {
+        report_.status = "blocked";
+    } else {
+        report_.status = outcome == crawl_outcome::finished ? "ok" : "failed";
+    }
+    report_.finished = std::chrono::system_clock::now();
+    report_.elapsed = std::chrono::duration_cast<milliseconds>(steady_clock::now() - started);
+    detail::logger()->info("city stopped city={} status={} pages={} failures={} elapsed_ms={}",
+                           city_.slug,
+                           report_.status,
+                           report_.pages_captured,
+                           report_.failures.size(),
+                           report_.elapsed.count());
+    co_return std::move(report_);
+}
+
+asio::awaitable<crawl_outcome> city_crawl::crawl_in_new_target() {
+    try {
+        lease_ = co_await pool_.lease();
+        connection_ = lease_.shared_connection();
+    } catch (const std::exception& error) {
+        page_failure failure;
+        failure.page = next_page_;
+        failure.phase = "browser";
+        failure.message = error.what();
+        record_failure(std::move(failure));
+        co_return crawl_outcome::stopped;
+    }
+
+    auto outcome = crawl_outcome::stopped;
+    std::exception_ptr unexpected;
+    try {
+        phase_ = "connect";
+        co_await open_target();
+        outcome = co_await crawl_pages();
+    } catch (const cdp_error& error) {
+        page_failure failure;
+        failure.page = next_page_;
+        failure.phase = error.is_browser_failure() ? "browser" : "connect";
+        failure.message = error.what();
+        record_failure(std::move(failure));
+        outcome = error.is_browser_failure() ? crawl_outcome::browser_lost : crawl_outcome::stopped;
+    } catch (...) {
+        unexpected = std::current_exception();
+    }
+
+    co_await close_target();
+    lease_ = browser_lease();
+    if (unexpected) {
+        std::rethrow_exception(unexpected);
+    }
+    co_return outcome;
+}
+
+asio::awaitable<crawl_outcome> city_crawl::crawl_pages() {
+    for (;;) {
+        const int page = next_page_;
+        const auto page_started = steady_clock::now();
+        const auto deadline = page_started + options_.page_timeout;
+        page_capture capture;
+        try {
+            if (!reload_next_ && options_.in_page_paging) {
+                capture = co_await capture_next_click(page, deadline);
+            }
+            if (reload_next_ || !options_.in_page_paging || capture.no_next_button) {
+                capture = co_await capture_navigation(page, deadline);
+            }
+        } catch (const cdp_error& error) {
+            page_failure failure;
+            failure.page = page;
+            if (error.is_browser_failure() || error.failure() == cdp_failure::event_overflow) {
+                failure.phase = "browser";
+            } else if (error.failure() == cdp_failure::timeout) {
+                failure.phase = "timeout";
+            } else {
+                failure.phase = phase_;
+            }
+            failure.message = error.what();
+            record_failure(std::move(failure));
+            co_return error.is_browser_failure() ? crawl_outcome::browser_lost
+                                                 : crawl_outcome::stopped;
+        }
+        if (capture.next_button_disabled) {
+            detail::logger()->debug("city last page city={} page={} reason=\"next button disabled\"",
+                                    city_.slug,
+                                    page - 1);
+            co_return crawl_outcome::finished;
+        }
+        if (!capture.captured) {
+            capture.failure.page = page;
+            record_failure(std::move(capture.failure));
+            co_return crawl_outcome::stopped;
+        }
+
+        reload_next_ = false;
+        const auto source = capture.page.source;
+        const auto bytes = capture.page.body.size();
+        auto facts = capture.facts;
+        auto raw_page = std::move(capture.page);
+        co_await sink_.deliver(std::move(raw_page));
+        ++report_.pages_captured;
+        lease_.count_page();
+        detail::logger()->debug(
+            "page captured city={} page={} source={} bytes={} results={} elapsed_ms={}",
+            city_.slug,
+            page,
+            source == pipeline::page_source::search_xhr ? "search_xhr" : "listing_html",
+            bytes,
+            facts.result_count,
+            std::chrono::duration_cast<milliseconds>(steady_clock::now() - page_started).count());
+
+        if (auto reason = stop_reason(page, facts); !reason.empty()) {
+            detail::logger()->debug("city last page city={} page={} reason=\"{}\"",
+                                    city_.slug,
+                                    page,
+                                    reason);
+            co_return crawl_outcome::finished;
+        }
+        next_page_ = page + 1;
+    }
+}
+
+std::string city_crawl::stop_reason(int page, const pipeline::page_facts& facts) const {
+    if (facts.result_count == 0) {
+        return "empty results";
+    }
+    if (options_.max_pages > 0 && page >= options_.max_pages) {
+        return "max_pages reached";
+    }
+    if (facts.page_count) {
+        return page >= *facts.page_count ? "page_count reached" : "";
+    }
+    // NOTE: page_facts cannot tell a null continuation from an absent one; both stop here.
+    if (!facts.continuation) {
+        return "no continuation";
+    }
+    return {};
+}
+
+asio::awaitable<void> city_crawl::open_target() {
+    json::object context_params;
+    context_params["disposeOnDetach"] = true;
+    auto context = co_await connection_->call(
+        "Target.createBrowserContext", std::move(context_params), "", options_.call_timeout);
+    context_id_ = string_at(context, "browserContextId");
+
+    json::object target_params;
+    target_params["url"] = "about:blank";
+    target_params["browserContextId"] = context_id_;
+    auto target = co_await connection_->call(
+        "Target.createTarget", std::move(target_params), "", options_.call_timeout);
+    target_id_ = string_at(target, "targetId");
+
+    json::object attach_params;
+    attach_params["targetId"] = target_id_;
+    attach_params["flatten"] = true;
+    auto attached = co_await connection_->call(
+        "Target.attachToTarget", std::move(attach_params), "", options_.call_timeout);
+    session_id_ = string_at(attached, "sessionId");
+    connection_->register_session(session_id_, target_id_);
+    tracker_ = detail::page_tracker();
+
+    // Listing pages are about 1 MB; the buffers keep bodies until getResponseBody reads them.
+    const auto deadline = steady_clock::now() + options_.call_timeout;
+    json::object network_params;
+    network_params["maxTotalBufferSize"] = 256 * 1024 * 1024;
+    network_params["maxResourceBufferSize"] = 64 * 1024 * 1024;
+    network_params["maxPostDataSize"] = 1024 * 1024;
+    co_await page_call("Network.enable", std::move(network_params), deadline);
+    co_await page_call("Page.enable", json::object(), deadline);
+    co_await page_call("Inspector.enable", json::object(), deadline);
+    co_await enable_blocking();
+}
+
+asio::awaitable<void> city_crawl::enable_blocking() {
+    const auto deadline = steady_clock::now() + options_.call_timeout;
+    if (options_.blocking == resource_blocking::blocked_urls) {
+        json::array urls;
+        for (const auto& pattern : blocked_url_patterns) {
+            urls.emplace_back(pattern);
+        }
+        json::object params;
+        params["urls"] = std::move(urls);
+        co_await page_call("Network.setBlockedURLs", std::move(params), deadline);
+    } else if (options_.blocking == resource_blocking::fetch) {
+        json::array patterns;
+        for (const char* type : {"Image", "Font", "Stylesheet", "Media"}) {
+            json::object pattern;
+            pattern["urlPattern"] = "*";
+            pattern["resourceType"] = type;
+            pattern["requestStage"] = "Request";
+            patterns.emplace_back(std::move(pattern));
+        }
+        json::object params;
+        params["patterns"] = std::move(patterns);
+        co_await page_call("Fetch.enable", std::move(params), deadline);
+    }
+}
+
+asio::awaitable<void> city_crawl::close_target() {
+    report_.static_requests_loaded += tracker_.static_loaded();
+    report_.static_requests_blocked += tracker_.static_failed();
+    tracker_ = detail::page_tracker();
+    auto connection = std::move(connection_);
+    if (!connection || !connection->is_open()) {
+        session_id_.clear();
+        target_id_.clear();
+        context_id_.clear();
+        co_return;
+    }
+    if (!session_id_.empty()) {
+        connection->unregister_session(session_id_);
+        session_id_.clear();
+    }
+    if (!target_id_.empty()) {
+        json::object params;
+        params["targetId"] = target_id_;
+        auto closed = co_await connection->try_call(
+            "Target.closeTarget", std::move(params), "", options_.call_timeout);
+        if (!closed.ok()) {
+            detail::logger()->debug("close target failed city={} error=\"{}\"",
+                                    city_.slug,
+                                    closed.message);
+        }
+        target_id_.clear();
+    }
+    if (!context_id_.empty()) {
+        json::object params;
+        params["browserContextId"] = context_id_;
+        auto disposed = co_await connection->try_call(
+            "Target.disposeBrowserContext", std::move(params), "", options_.call_timeout);
+        if (!disposed.ok()) {
+            detail::logger()->debug("dispose context failed city={} error=\"{}\"",
+                                    city_.slug,
+                                    disposed.message);
+        }
+        context_id_.clear();
+    }
+}
+
+asio::awaitable<json::object> city_crawl::page_call(std::string method,
+                                                    json::object params,
+                                                    steady_clock::time_point deadline) {
+    const auto budget = std::min(options_.call_timeout, remaining(deadline));
+    if (budget <= milliseconds(0)) {
+        throw cdp_error(cdp_failure::timeout,
+                        fmt::format("city {}: page budget of {} ms spent before {}",
+                                    city_.slug,
+                                    options_.page_timeout.count(),
+                                    method));
+    }
+    co_return co_await connection_->call(std::move(method), std::move(params), session_id_, budget);
+}
+
+asio::awaitable<void> city_crawl::pump_event(steady_clock::time_point deadline,
+                                             std::string_view waiting_for) {
+    const auto budget = remaining(deadline);
+    auto [failure, event] = co_await connection_->next_event(session_id_, std::max(budget, milliseconds(0)));
+    if (failure == cdp_failure::timeout) {
+        throw cdp_error(cdp_failure::timeout,
+                        fmt::format("city {} page {}: timed out waiting for {}",
+                                    city_.slug,
+                                    next_page_,
+                                    waiting_for));
+    }
+    if (failure != cdp_failure::none) {
+        throw cdp_error(failure,
+                        fmt::format("city {} page {}: browser session lost while waiting for {}: "
+                                    "{}",
+                                    city_.slug,
+                                    next_page_,
+                                    waiting_for,
+                                    connection_->session_failure_message(session_id_)));
+    }
+    tracker_.apply(event);
+
+    if (event.method == "Fetch.requestPaused") {
+        // Only blocked resource types are intercepted, so every paused request is failed.
+        json::object params;
+        params["requestId"] = string_at(event.params, "requestId");
+        params["errorReason"] = "BlockedByClient";
+        auto budget_left = std::clamp(remaining(deadline), milliseconds(1), options_.call_timeout);
+        co_await connection_->try_call("Fetch.failRequest", std::move(params), session_id_, budget_left);
+    }
+}
+
+asio::awaitable<std::string> city_crawl::response_body(std::string request_id,
+                                                       steady_clock::time_point deadline) {
+    json::object params;
+    params["requestId"] = request_id;
+    auto result = co_await page_call("Network.getResponseBody", std::move(params), deadline);
+    auto body = string_at(result, "body");
+    if (const auto* encoded = result.if_contains("base64Encoded");
+        encoded != nullptr && encoded->is_bool() && encoded->get_bool()) {
+        // Chromium base64-encodes bodies it considers binary; a listing or JSON never is one.
+        body = "<binary body>";
+    }
+    co_return body;
+}
+
+std::string city_crawl::page_url(int page) const {
+    return fmt::format("{}/d/{}/all-events/?page={}", city_.origin, city_.slug, page);
+}
+
+asio::awaitable<page_capture> city_crawl::capture_navigation(int page,
+                                                             steady_clock::time_point deadline) {
+    phase_ = "navigate";
+    const auto url = page_url(page);
+    const auto load_deadline = std::min(deadline, steady_clock::now() + options_.navigation_timeout);
+    json::object params;
+    params["url"] = url;
+    auto navigation = co_await page_call("Page.navigate", std::move(params), load_deadline);
+
+    page_capture capture;
+    capture.failure.phase = "navigate";
+    if (auto error_text = string_at(navigation, "errorText"); !error_text.empty()) {
+        capture.failure.message = fmt::format("navigation to {} failed: {}", url, error_text);
+        co_return capture;
+    }
+    const auto loader_id = string_at(navigation, "loaderId");
+    if (loader_id.empty()) {
+        capture.failure.message = fmt::format("navigation to {} started no document load", url);
+        co_return capture;
+    }
+
+    // The document request's requestId equals the navigation's loaderId.
+    const auto waiting_for = fmt::format("the document of {}", url);
+    for (;;) {
+        const auto* request = tracker_.find(loader_id);
+        if (request != nullptr && request->done()) {
+            break;
+        }
+        co_await pump_event(load_deadline, waiting_for);
+    }
+    const auto request = *tracker_.find(loader_id);
+    if (request.failed) {
+        capture.failure.http_status = request.status;
+        capture.failure.message = fmt::format("loading {} failed: {}", url, request.error_text);
+        co_return capture;
+    }
+
+    phase_ = "capture";
+    capture.page.city_slug = city_.slug;
+    capture.page.page_number = page;
+    capture.page.url = url;
+    capture.page.http_status = request.status;
+    capture.page.content_type = request.mime_type;
+    capture.page.source = pipeline::page_source::listing_html;
+    capture.page.body = co_await response_body(loader_id, deadline);
+    capture.page.captured_at = std::chrono::system_clock::now();
+    classify_listing(capture);
+    co_return capture;
+}
+
+asio::awaitable<page_capture> city_crawl::capture_next_click(int page,
+                                                             steady_clock::time_point deadline) {
+    phase_ = "navigate";
+    const auto since = tracker_.next_order();
+    json::object params;
+    params["expression"] = click_next_script;
+    params["returnByValue"] = true;
+    auto evaluation = co_await page_call("Runtime.evaluate", std::move(params), deadline);
+
+    page_capture capture;
+    std::string click;
+    if (const auto* remote = evaluation.if_contains("result"); remote != nullptr && remote->is_object()) {
+        click = string_at(remote->as_object(), "value");
+    }
+    if (click == "disabled") {
+        capture.next_button_disabled = true;
+        co_return capture;
+    }
+    if (click != "clicked") {
+        detail::logger()->debug("no next button city={} page={} result={}", city_.slug, page, click);
+        capture.no_next_button = true;
+        co_return capture;
+    }
+
+    const auto waiting_for = fmt::format("POST {} after the next-page click", search_path);
+    for (;;) {
+        const auto* request = tracker_.find_after(since, "POST", search_path);
+        if (request != nullptr && request->done()) {
+            break;
+        }
+        co_await pump_event(deadline, waiting_for);
+    }
+    const auto request = *tracker_.find_after(since, "POST", search_path);
+    capture.failure.http_status = request.status;
+    if (request.failed) {
+        capture.failure.phase = "capture";
+        capture.failure.message =
+            fmt::format("search request {} failed: {}", request.url, request.error_text);
+        co_return capture;
+    }
+
+    // Read the body before anything navigates: a new document drops the stored bodies.
+    phase_ = "capture";
+    capture.page.city_slug = city_.slug;
+    capture.page.page_number = requested_page(request.post_data).value_or(page);
+    capture.page.url = request.url;
+    capture.page.http_status = request.status;
+    capture.page.content_type = request.mime_type;
+    capture.page.source = pipeline::page_source::search_xhr;
+    capture.page.body = co_await response_body(request.request_id, deadline);
+    capture.page.captured_at = std::chrono::system_clock::now();
+    classify_search(capture);
+    co_return capture;
+}
+
+void city_crawl::classify_listing(page_capture& capture) const {
+    auto& page = capture.page;
+    auto& failure = capture.failure;
+    failure.http_status = page.http_status;
+    if (is_bot_wall_status(page.http_status)) {
+        failure.phase = "bot_wall";
+        failure.message = fmt::format("{} returned HTTP {}", page.url, page.http_status);
+        return;
+    }
+    if (page.http_status >= 400) {
+        failure.phase = "navigate";
+        failure.message = fmt::format("{} returned HTTP {}", page.url, page.http_status);
+        return;
+    }
+    if (page.content_type != "text/html") {
+        failure.phase = "bot_wall";
+        failure.message = fmt::format(
+            "{} returned content type '{}' where a text/html listing was expected",
+            page.url,
+            page.content_type);
+        return;
+    }
+
+    std::string server_data;
+    try {
+        server_data = pipeline::extract_server_data(page.body);
+    } catch (const pipeline::transform_error& error) {
+        const bool truncated =
+            error.failure() == pipeline::transform_failure::incomplete_server_data;
+        failure.phase = truncated ? "capture" : "bot_wall";
+        failure.message = fmt::format("{}: {}", page.url, error.what());
+        return;
+    }
+    boost::system::error_code parse_error;
+    auto data = json::parse(server_data, parse_error);
+    const json::value* place_id = nullptr;
+    if (!parse_error && data.is_object()) {
+        place_id = data.as_object().if_contains("placeId");
+    }
+    const bool has_place_id = place_id != nullptr &&
+                              ((place_id->is_string() && !place_id->get_string().empty()) ||
+                               place_id->is_int64() || place_id->is_uint64());
+    if (!has_place_id) {
+        failure.phase = parse_error ? "capture" : "bot_wall";
+        failure.message =
+            parse_error ? fmt::format("{}: window.__SERVER_DATA__ is not valid JSON: {}",
+                                      page.url,
+                                      parse_error.message())
+                        : fmt::format("{}: window.__SERVER_DATA__ has no placeId, which marks "
+                                      "a bot wall or an unknown place",
+                                      page.url);
+        return;
+    }
+
+    try {
+        capture.facts = pipeline::read_page_facts(page);
+    } catch (const pipeline::transform_error& error) {
+        failure.phase = "capture";
+        failure.message = fmt::format("{}: {}", page.url, error.what());
+        return;
+    }
+    capture.captured = true;
+}
+
+void city_crawl::classify_search(page_capture& capture) const {
+    auto& page = capture.page;
+    auto& failure = capture.failure;
+    failure.http_status = page.http_status;
+    if (is_bot_wall_status(page.http_status)) {
+        failure.phase = "bot_wall";
+        failure.message = fmt::format("POST {} returned HTTP {}", page.url, page.http_status);
+        return;
+    }
+    if (page.http_status >= 400) {
+        failure.phase = "capture";
+        failure.message = fmt::format("POST {} returned HTTP {}", page.url, page.http_status);
+        return;
+    }
+    const auto first = page.body.find_first_not_of(" \t\r\n");
+    const bool looks_like_json = first != std::string::npos &&
+                                 (page.body[first] == '{' || page.body[first] == '[');
+    if (page.content_type.find("json") == std::string::npos || !looks_like_json) {
+        failure.phase = "bot_wall";
+        failure.message = fmt::format(
+            "POST {} returned content type '{}' and a body that is not JSON (an interstitial)",
+            page.url,
+            page.content_type);
+        return;
+    }
+    try {
+        capture.facts = pipeline::read_page_facts(page);
+    } catch (const pipeline::transform_error& error) {
+        failure.phase = error.failure() == pipeline::transform_failure::bot_wall ? "bot_wall"
+                                                                                 : "capture";
+        failure.message = fmt::format("POST {}: {}", page.url, error.what());
+        return;
+    }
+    capture.captured = true;
+}
+
+void city_crawl::record_failure(page_failure failure) {
+    detail::logger()->warn("page failed city={} page={} phase={} status={} error=\"{}\"",
+                           city_.slug,
+                           failure.page,
+                           failure.phase,
+                           failure.http_status,
+                           failure.message);
+    report_.failures.push_back(std::move(failure));
+}
+
+}  // namespace
+
+asio::awaitable<city_report> run_city_task(browser_pool& pool,
+                                           city_spec city,
+                                           city_task_options options,
+                                           page_sink& sink) {
+    city_crawl crawl(pool, std::move(city), options, sink);
+    co_return co_await crawl.run();
+}
+
+}  // namespace eventcrawl::crawler

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "crawler/browser_pool.hpp"
+#include "crawler/page_sink.hpp"
+
+namespace eventcrawl::crawler {
+
+// One city to crawl: its discovery slug ("ny--new-york") and the site origin
+// ("https://www.eventbrite.com", or the replay site's "http://127.0.0.1:PORT").
+struct city_spec {
+    std::string slug;
+    std::string origin;
+};
+
+// How images, fonts, stylesheets and media are kept from loading.
+enum class resource_blocking {
+    none,
+    blocked_urls,  // Network.setBlockedURLs with file-extension patterns: no round-trips
+    fetch,         // Fetch.enable by resource type; each match costs one Fetch.failRequest call
+};
+
+struct city_task_options {
+    int max_pages = 0;  // 0 = no limit
+    std::chrono::milliseconds page_timeout{30000};        // whole budget of one page
+    std::chrono::milliseconds navigation_timeout{20000};  // one document load
+    std::chrono::milliseconds call_timeout{10000};        // one CDP call
+    bool in_page_paging = true;  // click the page's next button; false = reload ?page=N
+    resource_blocking blocking = resource_blocking::blocked_urls;
+    int browser_retries = 1;  // new browser leases after the browser died mid-city
+};
+
+// One page that was not captured, and why.
+struct page_failure {
+    int page = 0;
+    std::string phase;  // "connect", "navigate", "capture", "bot_wall", "timeout", "browser"
+    int http_status = 0;
+    std::string message;
+};
+
+struct city_report {
+    std::string slug;
+    std::string status;  // "ok", "failed" (stopped on a failure), "blocked" (page 1 bot wall)
+    int pages_captured = 0;
+    std::vector<page_failure> failures;
+    int static_requests_loaded = 0;   // images, fonts, stylesheets, media that loaded
+    int static_requests_blocked = 0;  // the same types that failed or were blocked
+    std::chrono::system_clock::time_point started;
+    std::chrono::system_clock::time_point finished;
+    std::chrono::milliseconds elapsed{0};
+};
+
+// Crawls every listing page of one city in its own browser context and delivers each body to
+// `sink`: page 1 as listing_html, later pages as search_xhr (in-page paging) or listing_html
+// (reload). Page failures are recorded in the report, never thrown; exceptions from the sink
+// propagate after the browser context is closed.
+boost::asio::awaitable<city_report> run_city_task(browser_pool& pool,
+                                                  city_spec city,
+                                                  city_task_options options,
+                                                  page_sink& sink);
+
+}  // namespace eventcrawl::crawler

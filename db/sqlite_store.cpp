@@ -1,0 +1,451 @@
+#include "db/sqlite_store.hpp"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <system_error>
+#include <utility>
+
+#include "db/detail/logger.hpp"
+#include "db/detail/migration.hpp"
+#include "db/timestamp.hpp"
+
+namespace eventcrawl::db {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int busy_timeout_ms = 5000;
+
+constexpr std::string_view upsert_event_sql = R"sql(
+INSERT INTO events (
+    id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
+    is_online, is_free, is_cancelled, venue_name, address, city, region, country,
+    latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
+    series_id, image_url, first_seen_at, last_seen_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?26)
+ON CONFLICT (id) DO UPDATE SET
+    name = excluded.name,
+    summary = excluded.summary,
+    url = excluded.url,
+    timezone = excluded.timezone,
+    start_local = excluded.start_local,
+    end_local = excluded.end_local,
+    start_utc = excluded.start_utc,
+    end_utc = excluded.end_utc,
+    is_online = excluded.is_online,
+    is_free = excluded.is_free,
+    is_cancelled = excluded.is_cancelled,
+    venue_name = excluded.venue_name,
+    address = excluded.address,
+    city = excluded.city,
+    region = excluded.region,
+    country = excluded.country,
+    latitude = excluded.latitude,
+    longitude = excluded.longitude,
+    price_min_minor = excluded.price_min_minor,
+    price_max_minor = excluded.price_max_minor,
+    currency = excluded.currency,
+    organizer_name = excluded.organizer_name,
+    series_id = excluded.series_id,
+    image_url = excluded.image_url,
+    last_seen_at = excluded.last_seen_at
+)sql";
+
+constexpr std::string_view upsert_run_city_sql = R"sql(
+INSERT INTO run_cities (
+    run_id, city_slug, status, pages, events, errors, last_error, started_at, finished_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+ON CONFLICT (run_id, city_slug) DO UPDATE SET
+    status = excluded.status,
+    pages = excluded.pages,
+    events = excluded.events,
+    errors = excluded.errors,
+    last_error = excluded.last_error,
+    started_at = excluded.started_at,
+    finished_at = excluded.finished_at
+)sql";
+
+constexpr std::string_view update_run_sql = R"sql(
+UPDATE runs SET
+    status = ?2, finished_at = ?3, cities_ok = ?4, cities_failed = ?5, pages = ?6,
+    events = ?7, errors = ?8
+WHERE id = ?1
+)sql";
+
+// Resets a statement and its bindings when a call leaves, whether it succeeded or threw.
+class statement_reset {
+  public:
+    explicit statement_reset(sqlite3_stmt* statement) : statement_{statement} {}
+    ~statement_reset() {
+        sqlite3_reset(statement_);
+        sqlite3_clear_bindings(statement_);
+    }
+    statement_reset(const statement_reset&) = delete;
+    statement_reset& operator=(const statement_reset&) = delete;
+
+  private:
+    sqlite3_stmt* statement_;
+};
+
+// The bind helpers use SQLITE_STATIC: every bound string outlives the sqlite3_step() call.
+void bind_text(sqlite3_stmt* statement, int index, std::string_view value) {
+    sqlite3_bind_text(
+        statement, index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+}
+
+void bind_text(sqlite3_stmt* statement, int index, const std::optional<std::string>& value) {
+    if (value) {
+        bind_text(statement, index, std::string_view{*value});
+    } else {
+        sqlite3_bind_null(statement, index);
+    }
+}
+
+void bind_double(sqlite3_stmt* statement, int index, const std::optional<double>& value) {
+    if (value) {
+        sqlite3_bind_double(statement, index, *value);
+    } else {
+        sqlite3_bind_null(statement, index);
+    }
+}
+
+void bind_int64(sqlite3_stmt* statement, int index, const std::optional<std::int64_t>& value) {
+    if (value) {
+        sqlite3_bind_int64(statement, index, *value);
+    } else {
+        sqlite3_bind_null(statement, index);
+    }
+}
+
+// Binds an empty timestamp as NULL, because city_result uses "" for "not known".
+void bind_optional_timestamp(sqlite3_stmt* statement, int index, const std::string& value) {
+    if (value.empty()) {
+        sqlite3_bind_null(statement, index);
+    } else {
+        bind_text(statement, index, std::string_view{value});
+    }
+}
+
+bool has_write_permission(const fs::path& file) {
+    // access() alone is not enough: it always grants root write access, and the test suite
+    // and containers often run as root. A file without any write bit counts as read-only.
+    std::error_code error;
+    const fs::perms permissions = fs::status(file, error).permissions();
+    if (error) {
+        return true;
+    }
+    constexpr fs::perms any_write =
+        fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write;
+    if ((permissions & any_write) == fs::perms::none) {
+        return false;
+    }
+    return ::access(file.c_str(), W_OK) == 0;
+}
+
+// Rejects the cases whose SQLite messages do not name the cause ("unable to open database
+// file", or a silent read-only open), so that the error names what to fix.
+void check_path(const std::string& path) {
+    if (path == ":memory:") {
+        return;
+    }
+    const fs::path file{path};
+    const fs::path folder = file.has_parent_path() ? file.parent_path() : fs::path{"."};
+    std::error_code error;
+    if (!fs::is_directory(folder, error)) {
+        throw store_error{fmt::format(
+            "cannot open SQLite database '{}': folder '{}' does not exist; create the folder "
+            "or choose another path",
+            path,
+            folder.string())};
+    }
+    if (fs::is_directory(file, error)) {
+        throw store_error{fmt::format(
+            "cannot open SQLite database '{}': the path is a folder; give a file path such as "
+            "'{}/eventcrawl.db'",
+            path,
+            path)};
+    }
+    if (fs::exists(file, error) && !has_write_permission(file)) {
+        throw store_error{fmt::format(
+            "SQLite database '{}' is read-only; make the file writable (chmod u+w) or choose "
+            "another path",
+            path)};
+    }
+}
+
+}  // namespace
+
+sqlite_store::sqlite_store(std::string path) : path_{std::move(path)} {
+    if (path_.empty()) {
+        throw store_error{"SQLite DSN has an empty path; write it as sqlite:PATH"};
+    }
+    check_path(path_);
+    open_connection();
+    apply_pragmas();
+    const int version =
+        detail::apply_sqlite_migrations(connection_.get(), path_, detail::sqlite_migrations());
+    prepare_statements();
+    detail::logger()->info("Opened SQLite store path={} schema_version={}", path_, version);
+}
+
+sqlite_store::~sqlite_store() {
+    detail::logger()->debug("Closing SQLite store path={}", path_);
+}
+
+void sqlite_store::open_connection() {
+    sqlite3* raw = nullptr;
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    const int rc = sqlite3_open_v2(path_.c_str(), &raw, flags, nullptr);
+    // sqlite3_open_v2 returns a handle even on failure; it must be closed either way.
+    connection_.reset(raw);
+    if (rc != SQLITE_OK) {
+        throw store_error{detail::sqlite_error_message(raw, path_, "open")};
+    }
+    sqlite3_extended_result_codes(connection_.get(), 1);
+    if (sqlite3_db_readonly(connection_.get(), "main") == 1) {
+        throw store_error{fmt::format(
+            "SQLite database '{}' opened read-only; make the file and its folder writable or "
+            "choose another path",
+            path_)};
+    }
+}
+
+void sqlite_store::apply_pragmas() {
+    sqlite3_busy_timeout(connection_.get(), busy_timeout_ms);
+
+    // The first read of the file fails with SQLITE_NOTADB when it is not a database.
+    if (sqlite3_exec(
+            connection_.get(), "SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr) !=
+        SQLITE_OK) {
+        if ((sqlite3_extended_errcode(connection_.get()) & 0xff) == SQLITE_NOTADB) {
+            throw store_error{fmt::format(
+                "file '{}' is not a SQLite database; point the DSN at a SQLite file or at a "
+                "path that does not exist yet",
+                path_)};
+        }
+        throw store_error{detail::sqlite_error_message(connection_.get(), path_, "first read")};
+    }
+
+    detail::sqlite_exec(
+        connection_.get(), path_, "PRAGMA journal_mode = WAL", "PRAGMA journal_mode");
+    detail::sqlite_exec(
+        connection_.get(), path_, "PRAGMA synchronous = NORMAL", "PRAGMA synchronous");
+    detail::sqlite_exec(
+        connection_.get(), path_, "PRAGMA foreign_keys = ON", "PRAGMA foreign_keys");
+}
+
+void sqlite_store::prepare_statements() {
+    sqlite3* connection = connection_.get();
+    upsert_event_ = detail::sqlite_prepare(connection, path_, upsert_event_sql);
+    delete_tags_ =
+        detail::sqlite_prepare(connection, path_, "DELETE FROM event_tags WHERE event_id = ?1");
+    // OR IGNORE drops a tag that appears twice in one event instead of failing the batch.
+    insert_tag_ = detail::sqlite_prepare(
+        connection, path_, "INSERT OR IGNORE INTO event_tags (event_id, tag) VALUES (?1, ?2)");
+    insert_run_ = detail::sqlite_prepare(
+        connection,
+        path_,
+        "INSERT INTO runs (mode, command, status, started_at) VALUES (?1, ?2, 'running', ?3)");
+    upsert_run_city_ = detail::sqlite_prepare(connection, path_, upsert_run_city_sql);
+    update_run_ = detail::sqlite_prepare(connection, path_, update_run_sql);
+    count_events_ = detail::sqlite_prepare(connection, path_, "SELECT count(*) FROM events");
+}
+
+void sqlite_store::upsert_events(std::span<const pipeline::event_record> events,
+                                 std::string_view seen_at) {
+    for (std::size_t position = 0; position < events.size(); ++position) {
+        if (events[position].id.empty()) {
+            throw store_error{fmt::format(
+                "event at position {} of {} has an empty id; nothing of this batch was written "
+                "to '{}'; drop events without an id before storing them",
+                position,
+                events.size(),
+                path_)};
+        }
+    }
+    if (seen_at.empty()) {
+        throw store_error{"upsert_events needs a seen_at timestamp such as 2026-07-01T17:00:00Z"};
+    }
+    if (events.empty()) {
+        return;
+    }
+
+    const auto started = std::chrono::steady_clock::now();
+    detail::sqlite_exec(connection_.get(), path_, "BEGIN IMMEDIATE", "begin of an upsert batch");
+    try {
+        for (const pipeline::event_record& event : events) {
+            write_event(event, seen_at);
+        }
+        detail::sqlite_exec(connection_.get(), path_, "COMMIT", "commit of an upsert batch");
+    } catch (...) {
+        sqlite3_exec(connection_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    detail::logger()->debug("Upserted events path={} rows={} elapsed_ms={}",
+                            path_,
+                            events.size(),
+                            std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
+}
+
+void sqlite_store::write_event(const pipeline::event_record& event, std::string_view seen_at) {
+    sqlite3* connection = connection_.get();
+    const auto fail = [&](std::string_view step) {
+        throw store_error{detail::sqlite_error_message(
+            connection, path_, fmt::format("{} of event id '{}'", step, event.id))};
+    };
+
+    {
+        sqlite3_stmt* statement = upsert_event_.get();
+        const statement_reset reset{statement};
+        bind_text(statement, 1, std::string_view{event.id});
+        bind_text(statement, 2, std::string_view{event.name});
+        bind_text(statement, 3, event.summary);
+        bind_text(statement, 4, event.url);
+        bind_text(statement, 5, event.timezone);
+        bind_text(statement, 6, event.start_local);
+        bind_text(statement, 7, event.end_local);
+        bind_text(statement, 8, event.start_utc);
+        bind_text(statement, 9, event.end_utc);
+        sqlite3_bind_int(statement, 10, event.is_online ? 1 : 0);
+        sqlite3_bind_int(statement, 11, event.is_free ? 1 : 0);
+        sqlite3_bind_int(statement, 12, event.is_cancelled ? 1 : 0);
+        bind_text(statement, 13, event.venue_name);
+        bind_text(statement, 14, event.address);
+        bind_text(statement, 15, event.city);
+        bind_text(statement, 16, event.region);
+        bind_text(statement, 17, event.country);
+        bind_double(statement, 18, event.latitude);
+        bind_double(statement, 19, event.longitude);
+        bind_int64(statement, 20, event.price_min_minor);
+        bind_int64(statement, 21, event.price_max_minor);
+        bind_text(statement, 22, event.currency);
+        bind_text(statement, 23, event.organizer_name);
+        bind_text(statement, 24, event.series_id);
+        bind_text(statement, 25, event.image_url);
+        bind_text(statement, 26, seen_at);
+        if (sqlite3_step(statement) != SQLITE_DONE) {
+            fail("upsert");
+        }
+    }
+
+    {
+        sqlite3_stmt* statement = delete_tags_.get();
+        const statement_reset reset{statement};
+        bind_text(statement, 1, std::string_view{event.id});
+        if (sqlite3_step(statement) != SQLITE_DONE) {
+            fail("tag deletion");
+        }
+    }
+
+    sqlite3_stmt* statement = insert_tag_.get();
+    for (const std::string& tag : event.tags) {
+        const statement_reset reset{statement};
+        bind_text(statement, 1, std::string_view{event.id});
+        bind_text(statement, 2, std::string_view{tag});
+        if (sqlite3_step(statement) != SQLITE_DONE) {
+            fail(fmt::format("insert of tag '{}'", tag));
+        }
+    }
+}
+
+std::int64_t sqlite_store::begin_run(const run_start& start) {
+    sqlite3_stmt* statement = insert_run_.get();
+    const statement_reset reset{statement};
+    const std::string started_at = utc_timestamp_now();
+    bind_text(statement, 1, std::string_view{start.mode});
+    bind_text(statement, 2, std::string_view{start.command});
+    bind_text(statement, 3, std::string_view{started_at});
+    if (sqlite3_step(statement) != SQLITE_DONE) {
+        throw store_error{
+            detail::sqlite_error_message(connection_.get(), path_, "insert into runs")};
+    }
+    const std::int64_t run_id = sqlite3_last_insert_rowid(connection_.get());
+    detail::logger()->info("Began run path={} run_id={} mode={}", path_, run_id, start.mode);
+    return run_id;
+}
+
+void sqlite_store::record_city(std::int64_t run_id, const city_result& result) {
+    if (result.city_slug.empty()) {
+        throw store_error{fmt::format(
+            "city result for run {} has an empty city_slug; set the slug of the city", run_id)};
+    }
+
+    sqlite3_stmt* statement = upsert_run_city_.get();
+    const statement_reset reset{statement};
+    sqlite3_bind_int64(statement, 1, run_id);
+    bind_text(statement, 2, std::string_view{result.city_slug});
+    bind_text(statement, 3, std::string_view{result.status});
+    sqlite3_bind_int(statement, 4, result.pages);
+    sqlite3_bind_int64(statement, 5, result.events);
+    sqlite3_bind_int(statement, 6, result.errors);
+    bind_text(statement, 7, result.last_error);
+    bind_optional_timestamp(statement, 8, result.started_at);
+    bind_optional_timestamp(statement, 9, result.finished_at);
+
+    if (sqlite3_step(statement) != SQLITE_DONE) {
+        // A run id that begin_run never returned fails the foreign key on runs(id).
+        throw store_error{detail::sqlite_error_message(
+            connection_.get(),
+            path_,
+            fmt::format("insert into run_cities of run {} city '{}'", run_id, result.city_slug))};
+    }
+}
+
+void sqlite_store::finish_run(std::int64_t run_id, const run_summary& summary) {
+    if (summary.status.empty()) {
+        throw store_error{fmt::format(
+            "finish_run for run {} has an empty status; pass ok, partial, failed or interrupted",
+            run_id)};
+    }
+
+    sqlite3_stmt* statement = update_run_.get();
+    const statement_reset reset{statement};
+    const std::string finished_at = utc_timestamp_now();
+    sqlite3_bind_int64(statement, 1, run_id);
+    bind_text(statement, 2, std::string_view{summary.status});
+    bind_text(statement, 3, std::string_view{finished_at});
+    sqlite3_bind_int(statement, 4, summary.cities_ok);
+    sqlite3_bind_int(statement, 5, summary.cities_failed);
+    sqlite3_bind_int64(statement, 6, summary.pages);
+    sqlite3_bind_int64(statement, 7, summary.events);
+    sqlite3_bind_int64(statement, 8, summary.errors);
+
+    if (sqlite3_step(statement) != SQLITE_DONE) {
+        throw store_error{detail::sqlite_error_message(
+            connection_.get(), path_, fmt::format("update of run {}", run_id))};
+    }
+    if (sqlite3_changes(connection_.get()) != 1) {
+        throw store_error{fmt::format(
+            "run {} does not exist in '{}'; pass the id that begin_run returned", run_id, path_)};
+    }
+    detail::logger()->info("Finished run path={} run_id={} status={} events={} errors={}",
+                           path_,
+                           run_id,
+                           summary.status,
+                           summary.events,
+                           summary.errors);
+}
+
+std::int64_t sqlite_store::count_events() {
+    sqlite3_stmt* statement = count_events_.get();
+    const statement_reset reset{statement};
+    if (sqlite3_step(statement) != SQLITE_ROW) {
+        throw store_error{
+            detail::sqlite_error_message(connection_.get(), path_, "count of events")};
+    }
+    return sqlite3_column_int64(statement, 0);
+}
+
+int sqlite_store::schema_version() {
+    return detail::sqlite_schema_version(connection_.get(), path_);
+}
+
+}  // namespace eventcrawl::db

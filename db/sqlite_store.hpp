@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "db/detail/sqlite_util.hpp"
+#include "db/store.hpp"
+
+namespace eventcrawl::db {
+
+// A store in one SQLite file (WAL journal, synchronous=NORMAL, foreign keys on, 5 s busy
+// timeout). Not thread-safe: use one instance from one thread.
+class sqlite_store final : public store {
+  public:
+    // Opens or creates the file at `path` and applies missing migrations. Throws store_error
+    // when the folder does not exist, the file is not a SQLite database or is read-only, or
+    // the schema is newer than the newest migration of this build.
+    explicit sqlite_store(std::string path);
+    ~sqlite_store() override;
+
+    sqlite_store(const sqlite_store&) = delete;
+    sqlite_store& operator=(const sqlite_store&) = delete;
+
+    void upsert_events(std::span<const pipeline::event_record> events,
+                       std::string_view seen_at) override;
+
+    std::int64_t begin_run(const run_start& start) override;
+    void record_city(std::int64_t run_id, const city_result& result) override;
+    void finish_run(std::int64_t run_id, const run_summary& summary) override;
+
+    std::int64_t count_events() override;
+
+    // The schema version of the open database.
+    int schema_version();
+
+    const std::string& path() const { return path_; }
+
+  private:
+    void open_connection();
+    void apply_pragmas();
+    void prepare_statements();
+    void write_event(const pipeline::event_record& event, std::string_view seen_at);
+
+    std::string path_;
+    detail::sqlite_connection connection_;
+    detail::sqlite_statement upsert_event_;
+    detail::sqlite_statement delete_tags_;
+    detail::sqlite_statement insert_tag_;
+    detail::sqlite_statement insert_run_;
+    detail::sqlite_statement upsert_run_city_;
+    detail::sqlite_statement update_run_;
+    detail::sqlite_statement count_events_;
+};
+
+}  // namespace eventcrawl::db

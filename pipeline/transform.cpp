@@ -1,0 +1,438 @@
+#include "pipeline/transform.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/json/parse_options.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/stream_parser.hpp>
+#include <boost/json/value.hpp>
+#include <limits>
+#include <unordered_set>
+
+#include "pipeline/detail/event_mapping.hpp"
+#include "pipeline/detail/json_reader.hpp"
+#include "pipeline/detail/json_scan.hpp"
+
+namespace eventcrawl::pipeline {
+
+namespace json = boost::json;
+using detail::child_path;
+using detail::index_path;
+using detail::json_reader;
+
+namespace {
+
+constexpr std::string_view server_data_name = "window.__SERVER_DATA__";
+constexpr std::size_t max_logged_warnings = 3;
+
+std::shared_ptr<spdlog::logger> logger() {
+    if (auto existing = spdlog::get("pipeline")) {
+        return existing;
+    }
+    try {
+        return spdlog::stdout_color_mt("pipeline");
+    } catch (const spdlog::spdlog_ex&) {
+        // Another thread registered it between the two calls.
+        return spdlog::get("pipeline");
+    }
+}
+
+// Names a body in messages: the file path for imports, city and page for crawled pages.
+std::string source_name(const raw_page& page) {
+    if (page.source == page_source::file) {
+        return page.url.empty() ? std::string("file") : page.url;
+    }
+    return fmt::format("city={} page={}", page.city_slug, page.page_number);
+}
+
+std::string_view trim_left(std::string_view text) {
+    const std::size_t first = text.find_first_not_of(" \t\r\n\f\v");
+    if (first == std::string_view::npos) {
+        return {};
+    }
+    return text.substr(first);
+}
+
+bool looks_like_html(std::string_view body) {
+    const std::string_view content = trim_left(body);
+    return !content.empty() && content.front() == '<';
+}
+
+json::value parse_json(std::string_view text, std::string_view path, const json_reader& reader) {
+    json::parse_options options;
+    // __SERVER_DATA__ nests deeper than Boost.JSON's default limit of 32.
+    options.max_depth = 512;
+    json::stream_parser parser({}, options);
+    boost::system::error_code error;
+    const std::size_t consumed = parser.write(text.data(), text.size(), error);
+    if (!error) {
+        parser.finish(error);
+    }
+    if (error) {
+        reader.fail(transform_failure::invalid_json,
+                    path,
+                    fmt::format("invalid JSON at byte {} of {}: {}",
+                                std::min(consumed, text.size()),
+                                text.size(),
+                                error.message()));
+    }
+    return parser.release();
+}
+
+std::string extract_server_data_text(std::string_view html, const json_reader& reader) {
+    std::size_t search_from = 0;
+    while (true) {
+        const std::size_t name_at = html.find(server_data_name, search_from);
+        if (name_at == std::string_view::npos) {
+            reader.fail(transform_failure::missing_server_data,
+                        "",
+                        "no window.__SERVER_DATA__ assignment in the HTML; expected a listing "
+                        "page with server-rendered data");
+        }
+        search_from = name_at + server_data_name.size();
+
+        std::size_t pos = html.find_first_not_of(" \t\r\n", search_from);
+        // Skip reads such as `window.__SERVER_DATA__||{}` and comparisons (`==`).
+        if (pos == std::string_view::npos || html[pos] != '=' ||
+            (pos + 1 < html.size() && html[pos + 1] == '=')) {
+            continue;
+        }
+        pos = html.find_first_not_of(" \t\r\n", pos + 1);
+        if (pos == std::string_view::npos || html[pos] == '<') {
+            reader.fail(transform_failure::incomplete_server_data,
+                        server_data_name,
+                        "the assignment has no value before the script ends");
+        }
+        if (html[pos] != '{') {
+            continue;
+        }
+        const detail::scan_result scan = detail::scan_json_value(html, pos);
+        if (scan.status == detail::scan_status::complete) {
+            return std::string(html.substr(pos, scan.end - pos));
+        }
+        reader.fail(
+            transform_failure::incomplete_server_data,
+            server_data_name,
+            fmt::format("the object opened at byte {} is {} at byte {}; the page was cut off",
+                        pos,
+                        scan.status == detail::scan_status::malformed ? "mismatched" : "unclosed",
+                        scan.end));
+    }
+}
+
+// One event object inside the parsed body, with its JSON path for messages.
+struct item_ref {
+    const json::value* value = nullptr;
+    std::string path;
+};
+
+// Event items and pagination object found in one body, pointing into the parsed `root`.
+struct located_page {
+    json::value root;
+    std::vector<item_ref> items;
+    const json::object* pagination = nullptr;
+    std::string pagination_path;
+    bool dedupe_by_id = false;  // city-browse shelves repeat the same event
+};
+
+void add_array_items(located_page& located, const json::array& items, const std::string& path) {
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        located.items.push_back({&items[i], index_path(path, i)});
+    }
+}
+
+// Reads a search response's `events` object: {pagination, results[], ...}.
+void locate_events_object(located_page& located,
+                          const json::object& events,
+                          const std::string& path,
+                          const json_reader& reader) {
+    const json::array* results = reader.array_at(events, "results", path);
+    if (results == nullptr) {
+        reader.fail(transform_failure::wrong_shape,
+                    child_path(path, "results"),
+                    "missing; expected the array of events");
+    }
+    add_array_items(located, *results, child_path(path, "results"));
+    located.pagination = reader.object_at(events, "pagination", path);
+    located.pagination_path = child_path(path, "pagination");
+}
+
+[[noreturn]] void fail_error_response(const json::object& root, const json_reader& reader) {
+    std::string details;
+    for (const auto& [key, value] : root) {
+        if (value.is_string() || value.is_number()) {
+            details += fmt::format(" {}={}", std::string_view(key), json::serialize(value));
+        }
+    }
+    reader.fail(transform_failure::wrong_shape,
+                "",
+                fmt::format("expected Eventbrite event data, got an API error response:{}",
+                            details));
+}
+
+bool is_error_response(const json::object& root) {
+    return root.contains("status_code") && root.contains("error");
+}
+
+// Reads window.__SERVER_DATA__ of an /all-events/ page (search_data.events) or of a
+// city-browse page (buckets[].events[]).
+void locate_server_data(located_page& located, std::string_view path, const json_reader& reader) {
+    const json::object& blob = reader.as_object(located.root, path);
+    const std::string base(path);
+    bool found_events = false;
+    if (const json::object* search = reader.object_at(blob, "search_data", base)) {
+        const std::string search_path = child_path(base, "search_data");
+        if (const json::object* events = reader.object_at(*search, "events", search_path)) {
+            locate_events_object(located, *events, child_path(search_path, "events"), reader);
+            found_events = true;
+        }
+    }
+    if (!found_events) {
+        if (const json::array* buckets = reader.array_at(blob, "buckets", base)) {
+            const std::string buckets_path = child_path(base, "buckets");
+            for (std::size_t i = 0; i < buckets->size(); ++i) {
+                const std::string bucket_path = index_path(buckets_path, i);
+                const json::object& bucket = reader.as_object((*buckets)[i], bucket_path);
+                // Shelves such as "collection" and "trending_searches" carry no events.
+                if (const json::array* events = reader.array_at(bucket, "events", bucket_path)) {
+                    add_array_items(located, *events, child_path(bucket_path, "events"));
+                }
+            }
+            located.dedupe_by_id = true;
+            found_events = true;
+        }
+    }
+
+    // A challenge page keeps the template but drops the place and the events.
+    const bool has_place = blob.contains("placeId");
+    if (!has_place && located.items.empty()) {
+        reader.fail(transform_failure::bot_wall,
+                    base,
+                    "no placeId and no events; the page looks like a bot-check interstitial");
+    }
+    if (!found_events) {
+        reader.fail(transform_failure::wrong_shape,
+                    base,
+                    "expected search_data.events (all-events page) or buckets (city page)");
+    }
+}
+
+void locate_html(located_page& located, std::string_view body, const json_reader& reader) {
+    const std::string text = extract_server_data_text(body, reader);
+    located.root = parse_json(text, server_data_name, reader);
+    locate_server_data(located, server_data_name, reader);
+}
+
+void locate_search_response(located_page& located,
+                            const json::object& root,
+                            const json_reader& reader) {
+    if (const json::value* events = root.if_contains("events"); events != nullptr) {
+        locate_events_object(located, reader.as_object(*events, "events"), "events", reader);
+        return;
+    }
+    if (root.contains("results")) {
+        locate_events_object(located, root, "", reader);
+        return;
+    }
+    if (is_error_response(root)) {
+        fail_error_response(root, reader);
+    }
+    reader.fail(transform_failure::wrong_shape,
+                "",
+                "expected a search response with events.results or results");
+}
+
+std::string describe_keys(const json::object& root) {
+    std::string keys;
+    std::size_t listed = 0;
+    for (const auto& entry : root) {
+        if (listed == 8) {
+            keys += ", ...";
+            break;
+        }
+        keys += listed == 0 ? "" : ", ";
+        keys += std::string_view(entry.key());
+        ++listed;
+    }
+    return keys.empty() ? std::string("no keys") : "keys " + keys;
+}
+
+// Detects the shape of a recorded JSON file from its keys.
+void locate_file_json(located_page& located, const json_reader& reader) {
+    if (located.root.is_array()) {
+        add_array_items(located, located.root.get_array(), "");
+        return;
+    }
+    const json::object& root = reader.as_object(located.root, "");
+    if (const json::value* events = root.if_contains("events"); events != nullptr) {
+        if (events->is_array()) {
+            // Batch response of GET /api/v3/destination/events/.
+            add_array_items(located, events->get_array(), "events");
+            located.pagination = reader.object_at(root, "pagination", "");
+            located.pagination_path = "pagination";
+            return;
+        }
+        locate_events_object(located, reader.as_object(*events, "events"), "events", reader);
+        return;
+    }
+    if (root.contains("results")) {
+        locate_events_object(located, root, "", reader);
+        return;
+    }
+    if (const json::array* list = reader.array_at(root, "event_list", "")) {
+        add_array_items(located, *list, "event_list");
+        return;
+    }
+    if (const json::object* suggestions = reader.object_at(root, "suggestions", "")) {
+        if (const json::array* events = reader.array_at(*suggestions, "events", "suggestions")) {
+            add_array_items(located, *events, "suggestions.events");
+            return;
+        }
+    }
+    if (root.contains("search_data") || root.contains("buckets")) {
+        locate_server_data(located, "", reader);
+        return;
+    }
+    if (is_error_response(root)) {
+        fail_error_response(root, reader);
+    }
+    if (detail::detect_event_form(root) != detail::event_form::unknown) {
+        located.items.push_back({&located.root, ""});
+        return;
+    }
+    reader.fail(transform_failure::wrong_shape,
+                "",
+                fmt::format("no known Eventbrite shape (search response, results list, batch, "
+                            "autocomplete, single event, JSON-LD or home view model) matches "
+                            "an object with {}",
+                            describe_keys(root)));
+}
+
+located_page locate_page(const raw_page& page, const json_reader& reader) {
+    located_page located;
+    const std::string_view body = page.body;
+    if (trim_left(body).empty()) {
+        reader.fail(transform_failure::invalid_json, "", "the body is empty");
+    }
+    switch (page.source) {
+        case page_source::listing_html:
+            if ((page.http_status == 403 || page.http_status == 429) &&
+                body.find(server_data_name) == std::string_view::npos) {
+                reader.fail(transform_failure::bot_wall,
+                            "",
+                            fmt::format("HTTP {} page without server data", page.http_status));
+            }
+            locate_html(located, body, reader);
+            break;
+        case page_source::search_xhr:
+            if (looks_like_html(body)) {
+                reader.fail(transform_failure::bot_wall,
+                            "",
+                            fmt::format("expected a JSON search response, got HTML (HTTP {})",
+                                        page.http_status));
+            }
+            located.root = parse_json(body, "", reader);
+            locate_search_response(located, reader.as_object(located.root, ""), reader);
+            break;
+        case page_source::file:
+            if (looks_like_html(body)) {
+                locate_html(located, body, reader);
+            } else {
+                located.root = parse_json(body, "", reader);
+                locate_file_json(located, reader);
+            }
+            break;
+    }
+    return located;
+}
+
+std::optional<int> read_small_int(const json::object& pagination,
+                                  std::string_view key,
+                                  std::string_view path,
+                                  const json_reader& reader) {
+    const auto value = reader.int_at(pagination, key, path);
+    if (!value) {
+        return std::nullopt;
+    }
+    if (*value < 0 || *value > std::numeric_limits<int>::max()) {
+        reader.fail(transform_failure::wrong_shape,
+                    child_path(path, key),
+                    fmt::format("expected a count from 0 to {}, got {}",
+                                std::numeric_limits<int>::max(),
+                                *value));
+    }
+    return static_cast<int>(*value);
+}
+
+page_facts read_facts(const located_page& located, const json_reader& reader) {
+    page_facts facts;
+    facts.result_count = located.items.size();
+    if (located.pagination == nullptr) {
+        return facts;
+    }
+    const json::object& pagination = *located.pagination;
+    const std::string& path = located.pagination_path;
+    facts.object_count = reader.int_at(pagination, "object_count", path);
+    facts.page_count = read_small_int(pagination, "page_count", path, reader);
+    facts.page_number = read_small_int(pagination, "page_number", path, reader);
+    facts.page_size = read_small_int(pagination, "page_size", path, reader);
+    facts.continuation = reader.string_at(pagination, "continuation", path);
+    facts.has_more_items = reader.bool_at(pagination, "has_more_items", path);
+    return facts;
+}
+
+void log_result(const std::string& source, const transform_output& output) {
+    const auto log = logger();
+    log->debug("Transformed page source=\"{}\" events={} results={} warnings={}",
+               source,
+               output.events.size(),
+               output.facts.result_count,
+               output.warnings.size());
+    for (std::size_t i = 0; i < output.warnings.size() && i < max_logged_warnings; ++i) {
+        log->warn("Event data problem: {}", output.warnings[i]);
+    }
+    if (output.warnings.size() > max_logged_warnings) {
+        log->warn("Event data problems not logged source=\"{}\" count={}",
+                  source,
+                  output.warnings.size() - max_logged_warnings);
+    }
+}
+
+}  // namespace
+
+std::string extract_server_data(std::string_view html) {
+    const json_reader reader("listing page", nullptr);
+    return extract_server_data_text(html, reader);
+}
+
+page_facts read_page_facts(const raw_page& page) {
+    const json_reader reader(source_name(page), nullptr);
+    const located_page located = locate_page(page, reader);
+    return read_facts(located, reader);
+}
+
+transform_output transform_page(const raw_page& page) {
+    transform_output output;
+    const json_reader reader(source_name(page), &output.warnings);
+    const located_page located = locate_page(page, reader);
+    output.facts = read_facts(located, reader);
+
+    std::unordered_set<std::string> seen_ids;
+    output.events.reserve(located.items.size());
+    for (const item_ref& item : located.items) {
+        auto record = detail::map_event(*item.value, item.path, reader);
+        if (!record) {
+            continue;
+        }
+        if (located.dedupe_by_id && !seen_ids.insert(record->id).second) {
+            continue;
+        }
+        output.events.push_back(std::move(*record));
+    }
+    log_result(reader.source(), output);
+    return output;
+}
+
+}  // namespace eventcrawl::pipeline

@@ -1,0 +1,155 @@
+// End-to-end tests of the eventcrawl command line that need neither Chromium nor PostgreSQL.
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "tests/app/process.hpp"
+#include "tests/app/sqlite_query.hpp"
+
+namespace {
+
+using eventcrawl::test::query_number;
+using eventcrawl::test::run_command;
+using eventcrawl::test::temp_dir;
+
+const std::string eventcrawl_binary = EVENTCRAWL_BINARY;
+const std::filesystem::path fixtures = EVENTCRAWL_FIXTURES;
+const std::filesystem::path source_dir = EVENTCRAWL_SOURCE_DIR;
+
+std::vector<std::string> fixture_files() {
+    std::vector<std::string> files;
+    for (const auto& entry : std::filesystem::directory_iterator(fixtures)) {
+        const auto extension = entry.path().extension();
+        if (extension == ".json" || extension == ".html") {
+            files.push_back(entry.path().string());
+        }
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+void write_file(const std::filesystem::path& path, const std::string& content) {
+    std::ofstream out(path, std::ios::binary);
+    out << content;
+}
+
+}  // namespace
+
+TEST_SUITE("app") {
+    TEST_CASE("import every fixture twice") {
+        temp_dir dir;
+        const auto database = dir.path() / "events.db";
+        std::vector<std::string> argv = {eventcrawl_binary, "import", "--db",
+                                         "sqlite:" + database.string()};
+        const auto files = fixture_files();
+        REQUIRE(files.size() == 17);
+        argv.insert(argv.end(), files.begin(), files.end());
+
+        const auto first = run_command(argv);
+        CAPTURE(first.output);
+        REQUIRE(first.exit_code == 0);
+        const auto events = query_number(database, "SELECT count(*) FROM events");
+        const auto tags = query_number(database, "SELECT count(*) FROM event_tags");
+        // 241 distinct event ids across the event-bearing fixtures, counted by hand with a
+        // script over each file's id fields (one Key West id repeats elsewhere).
+        CHECK(events == 241);
+        CHECK(tags > 0);
+
+        const auto second = run_command(argv);
+        CAPTURE(second.output);
+        REQUIRE(second.exit_code == 0);
+        CHECK(query_number(database, "SELECT count(*) FROM events") == events);
+        CHECK(query_number(database, "SELECT count(*) FROM event_tags") == tags);
+        CHECK(query_number(database, "SELECT count(*) FROM runs WHERE status = 'ok'") == 2);
+    }
+
+    TEST_CASE("import keeps good files") {
+        temp_dir dir;
+        const auto database = dir.path() / "events.db";
+        const auto truncated = dir.path() / "truncated.json";
+        write_file(truncated, R"({"events":{"pagination":{"object_count":3},"results":[{"id":"1",)");
+        const auto good = fixtures / "destination-events_by-ids_eventbrite-de_bavaria_trimmed.json";
+
+        const auto result = run_command({eventcrawl_binary,
+                                         "import",
+                                         "--db",
+                                         "sqlite:" + database.string(),
+                                         truncated.string(),
+                                         good.string()});
+        CAPTURE(result.output);
+        CHECK(result.exit_code == 2);
+        CHECK(result.output.find("failed " + truncated.string()) != std::string::npos);
+        CHECK(query_number(database, "SELECT count(*) FROM events") == 3);
+        CHECK(query_number(database, "SELECT count(*) FROM runs WHERE status = 'partial'") == 1);
+    }
+
+    TEST_CASE("import rejects missing database folder") {
+        const auto result = run_command({eventcrawl_binary,
+                                         "import",
+                                         "--db",
+                                         "sqlite:/nonexistent-folder/events.db",
+                                         (fixtures / "destination-event_single_oslo_eventbrite-co-uk-url.json").string()});
+        CAPTURE(result.output);
+        CHECK(result.exit_code == 1);
+        CHECK(result.output.find("/nonexistent-folder") != std::string::npos);
+    }
+
+    TEST_CASE("crawl rejects malformed city list") {
+        temp_dir dir;
+        const auto cities = dir.path() / "cities.yaml";
+        write_file(cities, "cities:\n  - slug: ny--new-york\n    name: New York\n    latitude: north\n");
+        const auto result = run_command({eventcrawl_binary,
+                                         "crawl",
+                                         "--cities",
+                                         cities.string(),
+                                         "--db",
+                                         "sqlite:" + (dir.path() / "events.db").string()});
+        CAPTURE(result.output);
+        CHECK(result.exit_code == 1);
+        CHECK(result.output.find("cities.yaml") != std::string::npos);
+        CHECK(result.output.find("line") != std::string::npos);
+    }
+
+    TEST_CASE("crawl rejects unknown city") {
+        temp_dir dir;
+        const auto result = run_command({eventcrawl_binary,
+                                         "crawl",
+                                         "--cities",
+                                         (source_dir / "cities.yaml").string(),
+                                         "--city",
+                                         "ny--new-yrok",
+                                         "--db",
+                                         "sqlite:" + (dir.path() / "events.db").string()});
+        CAPTURE(result.output);
+        CHECK(result.exit_code == 1);
+        CHECK(result.output.find("ny--new-yrok") != std::string::npos);
+        CHECK(result.output.find("ny--new-york") != std::string::npos);
+    }
+
+    TEST_CASE("crawl rejects bad base url") {
+        temp_dir dir;
+        const auto result = run_command({eventcrawl_binary,
+                                         "crawl",
+                                         "--cities",
+                                         (source_dir / "cities.yaml").string(),
+                                         "--base-url",
+                                         "127.0.0.1:8080",
+                                         "--db",
+                                         "sqlite:" + (dir.path() / "events.db").string()});
+        CAPTURE(result.output);
+        CHECK(result.exit_code == 1);
+        CHECK(result.output.find("--base-url") != std::string::npos);
+    }
+
+    TEST_CASE("help lists every option") {
+        const auto result = run_command({eventcrawl_binary, "crawl", "--help"});
+        CAPTURE(result.output);
+        CHECK(result.exit_code == 0);
+        for (const char* option : {"--cities", "--city", "--base-url", "--db", "--concurrency",
+                                   "--browsers", "--browser-url", "--max-pages", "--mode",
+                                   "--queue-capacity"}) {
+            CAPTURE(option);
+            CHECK(result.output.find(option) != std::string::npos);
+        }
+    }
+}

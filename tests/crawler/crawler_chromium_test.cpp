@@ -1,0 +1,386 @@
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "crawler/browser_pool.hpp"
+#include "crawler/city_task.hpp"
+#include "tests/crawler/replay_process.hpp"
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using eventcrawl::crawler::browser_pool;
+using eventcrawl::crawler::browser_pool_counters;
+using eventcrawl::crawler::browser_pool_options;
+using eventcrawl::crawler::city_report;
+using eventcrawl::crawler::city_spec;
+using eventcrawl::crawler::city_task_options;
+using eventcrawl::crawler::page_sink;
+using eventcrawl::crawler::resource_blocking;
+using eventcrawl::crawler::run_city_task;
+using eventcrawl::crawler::testing::replay_process;
+using eventcrawl::crawler::testing::temp_folder;
+using eventcrawl::pipeline::page_source;
+using eventcrawl::pipeline::raw_page;
+
+namespace {
+
+std::string chromium_path() {
+    const char* configured = std::getenv("EVENTCRAWL_CHROMIUM");
+    return configured != nullptr && *configured != '\0' ? configured
+                                                        : eventcrawl::crawler::default_chromium_path;
+}
+
+const std::string real_corpus = EVENTCRAWL_REPLAY_CORPUS;
+
+replay_process start_replay(const fs::path& corpus, int delay_ms = 0) {
+    std::vector<std::string> arguments = {"--corpus", corpus.string()};
+    if (delay_ms > 0) {
+        arguments.push_back("--delay-ms");
+        arguments.push_back(std::to_string(delay_ms));
+    }
+    return replay_process(EVENTCRAWL_REPLAY_BINARY, arguments);
+}
+
+class collecting_sink : public page_sink {
+public:
+    asio::awaitable<void> deliver(raw_page page) override {
+        if (kill_browser_after_first_page && pages.empty() && pool != nullptr) {
+            killed_pid = pool->browser_pid(0);
+            ::kill(killed_pid, SIGKILL);
+        }
+        pages.push_back(std::move(page));
+        co_return;
+    }
+
+    std::vector<raw_page> pages;
+    bool kill_browser_after_first_page = false;
+    browser_pool* pool = nullptr;
+    pid_t killed_pid = -1;
+};
+
+// Everything a crawl run observed, checked after the io_context stopped.
+struct crawl_run {
+    browser_pool_options pool_options;
+    city_task_options task_options;
+    std::vector<city_spec> cities;
+    bool throw_before_shutdown = false;
+
+    collecting_sink sink;
+    std::vector<city_report> reports;
+    browser_pool_counters counters;
+    std::vector<pid_t> process_groups;
+    std::vector<fs::path> temp_dirs;
+};
+
+void remember_browsers(crawl_run* run, const browser_pool& pool) {
+    for (int i = 0; i < static_cast<int>(pool.size()); ++i) {
+        run->process_groups.push_back(pool.browser_pid(i));
+        run->temp_dirs.push_back(pool.browser_temp_dir(i));
+    }
+}
+
+// Starts a pool, crawls every city at once, and shuts the pool down.
+asio::awaitable<void> crawl_all(crawl_run* run) {
+    auto executor = co_await asio::this_coro::executor;
+    auto pool = co_await browser_pool::start(executor, run->pool_options);
+    remember_browsers(run, *pool);
+    run->sink.pool = pool.get();
+    if (run->throw_before_shutdown) {
+        throw std::runtime_error("failure injected before shutdown");
+    }
+
+    run->reports.resize(run->cities.size());
+    std::size_t running = run->cities.size();
+    for (std::size_t i = 0; i < run->cities.size(); ++i) {
+        asio::co_spawn(executor,
+                       run_city_task(*pool, run->cities[i], run->task_options, run->sink),
+                       [run, i, &running](std::exception_ptr error, city_report report) {
+                           if (error) {
+                               report.status = "exception";
+                           }
+                           run->reports[i] = std::move(report);
+                           --running;
+                       });
+    }
+    asio::steady_timer timer(executor);
+    while (running > 0) {
+        timer.expires_after(std::chrono::milliseconds(20));
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+
+    remember_browsers(run, *pool);
+    run->counters = pool->counters();
+    co_await pool->shutdown();
+}
+
+void execute(crawl_run& run) {
+    asio::io_context io;
+    std::exception_ptr failure;
+    asio::co_spawn(io, crawl_all(&run), [&](std::exception_ptr error) { failure = error; });
+    io.run();
+    if (failure) {
+        std::rethrow_exception(failure);
+    }
+}
+
+crawl_run make_run(const std::string& origin, std::vector<std::string> slugs) {
+    crawl_run run;
+    run.pool_options.chromium_path = chromium_path();
+    run.pool_options.browsers = 1;
+    for (auto& slug : slugs) {
+        run.cities.push_back(city_spec{std::move(slug), origin});
+    }
+    return run;
+}
+
+// Number of live or zombie processes whose process group is `group`.
+int processes_in_group(pid_t group) {
+    int count = 0;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) {
+            continue;
+        }
+        std::ifstream stat(entry.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        const auto close = text.rfind(')');
+        if (close == std::string::npos) {
+            continue;
+        }
+        std::istringstream fields(text.substr(close + 2));
+        std::string state;
+        long parent = 0;
+        long process_group = 0;
+        fields >> state >> parent >> process_group;
+        if (process_group == group) {
+            ++count;
+        }
+    }
+    return count;
+}
+
+void check_no_browser_left(const crawl_run& run) {
+    REQUIRE_FALSE(run.process_groups.empty());
+    for (std::size_t i = 0; i < run.process_groups.size(); ++i) {
+        CAPTURE(run.process_groups[i]);
+        CHECK(run.process_groups[i] > 0);
+        CHECK(processes_in_group(run.process_groups[i]) == 0);
+        CHECK_FALSE(fs::exists(run.temp_dirs[i]));
+    }
+}
+
+// Writes a corpus of cities that each serve New York's 34 recorded events (2 pages) with
+// one fault rule.
+void write_fault_corpus(const fs::path& folder,
+                        const std::vector<std::pair<std::string, std::string>>& cities) {
+    std::ofstream yaml(folder / "cities.yaml");
+    yaml << "cities:\n";
+    for (const auto& [slug, fault] : cities) {
+        yaml << "  - slug: " << slug << "\n    name: Test " << slug
+             << "\n    country: US\n    domain: www.eventbrite.com\n"
+                "    timezone: America/New_York\n";
+        fs::create_directories(folder / slug);
+        fs::copy_file(fs::path(real_corpus) / "ny--new-york" / "results.json",
+                      folder / slug / "results.json");
+        std::ofstream(folder / slug / "faults.yaml") << "- " << fault << "\n";
+    }
+}
+
+
+}  // namespace
+
+TEST_SUITE("crawler.chromium") {
+    TEST_CASE("city pages captured to the end") {
+        struct paging_case {
+            const char* slug;
+            bool in_page_paging;
+            int max_pages;
+            int expected_pages;  // hand-counted from replay/corpus/real
+        };
+        // online--online-events: 150 events, 20 per page, continuation pagination (8 pages).
+        // ny--new-york: 34 events, page_count 2. mi--ann-arbor: one recorded page announcing
+        // page_count 21; page 2 has empty results.
+        const paging_case cases[] = {
+            {"online--online-events", true, 0, 8},
+            {"online--online-events", false, 0, 8},
+            {"online--online-events", true, 3, 3},
+            {"ny--new-york", true, 0, 2},
+            {"mi--ann-arbor", true, 0, 2},
+        };
+        for (const auto& paging : cases) {
+            CAPTURE(paging.slug);
+            CAPTURE(paging.in_page_paging);
+            CAPTURE(paging.max_pages);
+            auto replay = start_replay(real_corpus);
+            auto run = make_run(replay.origin(), {paging.slug});
+            run.task_options.in_page_paging = paging.in_page_paging;
+            run.task_options.max_pages = paging.max_pages;
+            execute(run);
+
+            REQUIRE(run.reports.size() == 1);
+            const auto& report = run.reports[0];
+            CHECK(report.status == "ok");
+            CHECK(report.pages_captured == paging.expected_pages);
+            CHECK(report.failures.empty());
+            REQUIRE(run.sink.pages.size() == static_cast<std::size_t>(paging.expected_pages));
+            for (std::size_t i = 0; i < run.sink.pages.size(); ++i) {
+                const auto& page = run.sink.pages[i];
+                CAPTURE(i);
+                CHECK(page.page_number == static_cast<int>(i) + 1);
+                CHECK(page.city_slug == paging.slug);
+                CHECK(page.http_status == 200);
+                const bool expect_xhr = paging.in_page_paging && i > 0;
+                CHECK(page.source ==
+                      (expect_xhr ? page_source::search_xhr : page_source::listing_html));
+                if (page.source == page_source::listing_html) {
+                    CHECK(page.body.find("window.__SERVER_DATA__") != std::string::npos);
+                    CHECK(page.content_type == "text/html");
+                } else {
+                    CHECK(page.body.front() == '{');
+                    CHECK(page.url.find("/api/v3/destination/search/") != std::string::npos);
+                }
+            }
+            auto stats = replay.stats();
+            CHECK(stats.at("requests").at("static").as_int64() == 0);
+            check_no_browser_left(run);
+        }
+    }
+
+    TEST_CASE("bot walls classified not delivered") {
+        struct wall_case {
+            const char* slug;
+            const char* fault;
+            const char* status;
+            int pages_captured;
+            int failed_page;
+            int http_status;
+        };
+        const wall_case cases[] = {
+            {"tx--wall-listing-403", "{page: 1, endpoint: listing, kind: status, status: 403}",
+             "blocked", 0, 1, 403},
+            {"tx--wall-no-place", "{page: 1, endpoint: listing, kind: no_place_id}", "blocked", 0,
+             1, 200},
+            {"tx--wall-search-html", "{page: 2, endpoint: search, kind: html_instead_of_json}",
+             "failed", 1, 2, 200},
+            {"tx--wall-search-429", "{page: 2, endpoint: search, kind: status, status: 429}",
+             "failed", 1, 2, 429},
+        };
+        temp_folder corpus;
+        std::vector<std::pair<std::string, std::string>> cities;
+        for (const auto& wall : cases) {
+            cities.emplace_back(wall.slug, wall.fault);
+        }
+        write_fault_corpus(corpus.path(), cities);
+        auto replay = start_replay(corpus.path());
+        std::vector<std::string> slugs;
+        for (const auto& wall : cases) {
+            slugs.emplace_back(wall.slug);
+        }
+        auto run = make_run(replay.origin(), slugs);
+        execute(run);
+
+        for (std::size_t i = 0; i < std::size(cases); ++i) {
+            const auto& wall = cases[i];
+            const auto& report = run.reports[i];
+            CAPTURE(wall.slug);
+            CHECK(report.status == wall.status);
+            CHECK(report.pages_captured == wall.pages_captured);
+            REQUIRE(report.failures.size() == 1);
+            CHECK(report.failures[0].phase == "bot_wall");
+            CHECK(report.failures[0].page == wall.failed_page);
+            CHECK(report.failures[0].http_status == wall.http_status);
+            const auto delivered = std::count_if(
+                run.sink.pages.begin(), run.sink.pages.end(), [&](const raw_page& page) {
+                    return page.city_slug == wall.slug;
+                });
+            CHECK(delivered == wall.pages_captured);
+        }
+        check_no_browser_left(run);
+    }
+
+    TEST_CASE("static resources blocked per mode") {
+        struct blocking_case {
+            const char* name;
+            resource_blocking blocking;
+            bool expect_static_requests;
+        };
+        // The replay listing references a stylesheet, a preloaded font and an image.
+        const blocking_case cases[] = {
+            {"none", resource_blocking::none, true},
+            {"blocked_urls", resource_blocking::blocked_urls, false},
+            {"fetch", resource_blocking::fetch, false},
+        };
+        for (const auto& blocking : cases) {
+            CAPTURE(blocking.name);
+            auto replay = start_replay(real_corpus);
+            auto run = make_run(replay.origin(), {"ny--new-york"});
+            run.task_options.blocking = blocking.blocking;
+            execute(run);
+            CHECK(run.reports[0].status == "ok");
+            const auto static_requests = replay.stats().at("requests").at("static").as_int64();
+            if (blocking.expect_static_requests) {
+                CHECK(static_requests > 0);
+            } else {
+                CHECK(static_requests == 0);
+                CHECK(run.reports[0].static_requests_loaded == 0);
+                CHECK(run.reports[0].static_requests_blocked > 0);
+            }
+            check_no_browser_left(run);
+        }
+    }
+
+    TEST_CASE("two browsers crawl cities concurrently") {
+        auto replay = start_replay(real_corpus, 150);
+        auto run = make_run(replay.origin(),
+                            {"ny--new-york", "australia--sydney", "va--ashburn", "mi--ann-arbor"});
+        run.pool_options.browsers = 2;
+        execute(run);
+        for (const auto& report : run.reports) {
+            CAPTURE(report.slug);
+            CHECK(report.status == "ok");
+            CHECK(report.pages_captured >= 1);
+        }
+        CHECK(run.counters.launched == 2);
+        CHECK(replay.stats().at("max_in_flight").as_int64() >= 2);
+        check_no_browser_left(run);
+    }
+
+    TEST_CASE("shutdown after exception leaves nothing") {
+        auto replay = start_replay(real_corpus);
+        auto run = make_run(replay.origin(), {"ny--new-york"});
+        run.pool_options.browsers = 2;
+        run.throw_before_shutdown = true;
+        CHECK_THROWS_WITH(execute(run), "failure injected before shutdown");
+        CHECK(run.process_groups.size() == 2);
+        check_no_browser_left(run);
+    }
+
+    TEST_CASE("killed browser replaced and city resumed") {
+        auto replay = start_replay(real_corpus, 100);
+        auto run = make_run(replay.origin(), {"online--online-events"});
+        run.sink.kill_browser_after_first_page = true;
+        execute(run);
+
+        const auto& report = run.reports[0];
+        CHECK(run.sink.killed_pid > 0);
+        REQUIRE(report.failures.size() == 1);
+        CHECK(report.failures[0].phase == "browser");
+        CHECK(report.failures[0].page == 2);
+        CHECK(report.status == "ok");
+        CHECK(report.pages_captured == 8);
+        CHECK(run.counters.crashed == 1);
+        CHECK(run.counters.launched == 2);
+        CHECK(processes_in_group(run.sink.killed_pid) == 0);
+        check_no_browser_left(run);
+    }
+}

@@ -1,0 +1,244 @@
+// Runs against the cluster that pg_cluster.sh starts; it exports EVENTCRAWL_TEST_PG_DSN.
+#include "db/postgres_store.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <functional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "db/store.hpp"
+#include "pipeline/event_record.hpp"
+
+namespace db = eventcrawl::db;
+namespace pipeline = eventcrawl::pipeline;
+
+namespace {
+
+constexpr std::string_view first_seen = "2026-07-01T10:00:00Z";
+constexpr std::string_view second_seen = "2026-07-02T11:30:00Z";
+
+std::string test_dsn() {
+    const char* dsn = std::getenv("EVENTCRAWL_TEST_PG_DSN");
+    REQUIRE_MESSAGE(dsn != nullptr,
+                    "EVENTCRAWL_TEST_PG_DSN is not set; run this suite through "
+                    "tests/db/pg_cluster.sh or ctest -L postgres");
+    return dsn;
+}
+
+// A connection for checking what the store wrote. Constructing it empties the database.
+class pg_probe {
+  public:
+    pg_probe() : connection_{test_dsn()} {
+        pqxx::work transaction{connection_};
+        transaction.exec0("DROP SCHEMA public CASCADE");
+        transaction.exec0("CREATE SCHEMA public");
+        transaction.commit();
+    }
+
+    void exec(const std::string& sql) {
+        pqxx::work transaction{connection_};
+        transaction.exec0(sql);
+        transaction.commit();
+    }
+
+    // The first column of the first row as text, "<null>" for NULL.
+    std::string text(const std::string& sql) {
+        pqxx::nontransaction query{connection_};
+        const pqxx::row row = query.exec1(sql);
+        return row[0].is_null() ? std::string{"<null>"} : row[0].as<std::string>();
+    }
+
+    std::vector<std::string> column(const std::string& sql) {
+        pqxx::nontransaction query{connection_};
+        std::vector<std::string> values;
+        for (const pqxx::row& row : query.exec(sql)) {
+            values.push_back(row[0].is_null() ? std::string{"<null>"} : row[0].as<std::string>());
+        }
+        return values;
+    }
+
+  private:
+    pqxx::connection connection_;
+};
+
+pipeline::event_record full_event(const std::string& id) {
+    pipeline::event_record event;
+    event.id = id;
+    event.name = "Harbor Swing " + id;
+    event.summary = "Big band by the water";
+    event.url = "https://www.eventbrite.com/e/harbor-swing-tickets-" + id;
+    event.timezone = "America/Los_Angeles";
+    event.start_local = "2026-08-01T19:00:00";
+    event.start_utc = "2026-08-02T02:00:00Z";
+    event.city = "San Francisco";
+    event.latitude = 37.7749;
+    event.longitude = -122.4194;
+    event.price_min_minor = 1500;
+    event.price_max_minor = 3000;
+    event.currency = "USD";
+    event.tags = {"EventbriteCategory/103", "EventbriteFormat/11"};
+    return event;
+}
+
+std::string error_of(const std::function<void()>& action) {
+    try {
+        action();
+    } catch (const db::store_error& error) {
+        return error.what();
+    }
+    return "<no error>";
+}
+
+}  // namespace
+
+TEST_SUITE("db") {
+    TEST_CASE("postgres migrations create schema") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+
+        CHECK(probe.text("SELECT max(version) FROM schema_version") == "1");
+        CHECK(probe.text("SELECT count(*) FROM information_schema.columns "
+                         "WHERE table_name = 'events'") == "27");
+        CHECK(probe.text("SELECT data_type FROM information_schema.columns "
+                         "WHERE table_name = 'events' AND column_name = 'latitude'") ==
+              "double precision");
+        CHECK(probe.text("SELECT data_type FROM information_schema.columns "
+                         "WHERE table_name = 'events' AND column_name = 'price_min_minor'") ==
+              "bigint");
+
+        probe.exec("UPDATE schema_version SET applied_at = 'marker'");
+        auto reopened = db::open_store(test_dsn());
+        CHECK(probe.text("SELECT count(*) FROM schema_version") == "1");
+        CHECK(probe.text("SELECT applied_at FROM schema_version") == "marker");
+    }
+
+    TEST_CASE("postgres newer schema rejected") {
+        pg_probe probe;
+        db::open_store(test_dsn());
+        probe.exec("INSERT INTO schema_version VALUES (99, '2030-01-01T00:00:00Z')");
+
+        const std::string message = error_of([] { db::open_store(test_dsn()); });
+
+        CHECK(message.find("schema version 99") != std::string::npos);
+        CHECK(message.find("versions up to 1;") != std::string::npos);
+        CHECK(message.find(test_dsn()) != std::string::npos);
+    }
+
+    TEST_CASE("postgres upsert keeps first_seen_at") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        std::vector<pipeline::event_record> events{full_event("1"), full_event("2")};
+        store->upsert_events(events, first_seen);
+
+        events[0].name = "Harbor Swing (second set)";
+        events[0].tags = {"EventbriteFormat/11", "EventbriteSubCategory/3004"};
+        events[0].price_max_minor.reset();
+        store->upsert_events(events, second_seen);
+
+        CHECK(store->count_events() == 2);
+        CHECK(probe.text("SELECT name FROM events WHERE id = '1'") == "Harbor Swing (second set)");
+        CHECK(probe.text("SELECT first_seen_at FROM events WHERE id = '1'") == first_seen);
+        CHECK(probe.text("SELECT last_seen_at FROM events WHERE id = '1'") == second_seen);
+        CHECK(probe.text("SELECT price_max_minor FROM events WHERE id = '1'") == "<null>");
+        CHECK(probe.text("SELECT price_min_minor FROM events WHERE id = '1'") == "1500");
+        CHECK(probe.text("SELECT latitude FROM events WHERE id = '1'") == "37.7749");
+        CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '1' ORDER BY tag") ==
+              std::vector<std::string>{"EventbriteFormat/11", "EventbriteSubCategory/3004"});
+        CHECK(probe.text("SELECT count(*) FROM event_tags") == "4");
+    }
+
+    TEST_CASE("postgres absent values are null") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        pipeline::event_record bare;
+        bare.id = "3";
+        bare.name = "Bare";
+        const std::vector<pipeline::event_record> events{bare};
+        store->upsert_events(events, first_seen);
+
+        CHECK(probe.text("SELECT count(*) FROM events WHERE summary IS NULL AND url IS NULL "
+                         "AND latitude IS NULL AND price_min_minor IS NULL AND end_utc IS NULL "
+                         "AND image_url IS NULL") == "1");
+        CHECK(probe.text("SELECT is_online FROM events") == "0");
+    }
+
+    TEST_CASE("postgres failing batch rolls back") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        probe.exec(
+            "CREATE FUNCTION reject_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.id = 'bad' THEN RAISE EXCEPTION 'test trigger rejected the row'; END IF; "
+            "RETURN NEW; END $$");
+        probe.exec(
+            "CREATE TRIGGER reject_bad BEFORE INSERT ON events FOR EACH ROW "
+            "EXECUTE FUNCTION reject_bad()");
+        const std::vector<pipeline::event_record> batch{
+            full_event("4"), full_event("bad"), full_event("5")};
+
+        const std::string message = error_of([&] { store->upsert_events(batch, first_seen); });
+
+        CHECK(message.find("event id 'bad'") != std::string::npos);
+        CHECK(message.find("test trigger rejected the row") != std::string::npos);
+        CHECK(store->count_events() == 0);
+        CHECK(probe.text("SELECT count(*) FROM event_tags") == "0");
+
+        probe.exec("DROP TRIGGER reject_bad ON events");
+        store->upsert_events(batch, first_seen);
+        CHECK(store->count_events() == 3);
+    }
+
+    TEST_CASE("postgres empty id rejected") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        pipeline::event_record empty;
+        const std::vector<pipeline::event_record> batch{full_event("6"), empty};
+
+        const std::string message = error_of([&] { store->upsert_events(batch, first_seen); });
+
+        CHECK(message.find("position 1 of 2") != std::string::npos);
+        CHECK(store->count_events() == 0);
+    }
+
+    TEST_CASE("postgres run records") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+
+        const std::int64_t run_id = store->begin_run({"async", "eventcrawl crawl"});
+        const std::string where = " FROM runs WHERE id = " + std::to_string(run_id);
+        CHECK(probe.text("SELECT status" + where) == "running");
+        CHECK(probe.text("SELECT finished_at" + where) == "<null>");
+
+        db::city_result city{"ny--new-york", "failed", 1, 20, 3, "timeout", "", ""};
+        store->record_city(run_id, city);
+        city.status = "ok";
+        city.last_error.reset();
+        store->record_city(run_id, city);
+        store->finish_run(run_id, {"ok", 1, 0, 1, 20, 3});
+
+        CHECK(probe.text("SELECT status" + where) == "ok");
+        CHECK(probe.text("SELECT events" + where) == "20");
+        CHECK(probe.text("SELECT status || '/' || coalesce(last_error, '<null>') FROM "
+                         "run_cities") == "ok/<null>");
+        CHECK(error_of([&] {
+                  store->finish_run(run_id + 100, {"ok", 0, 0, 0, 0, 0});
+              }).find("does not exist") != std::string::npos);
+    }
+
+    TEST_CASE("postgres connect error masks password") {
+        const std::string port = std::getenv("EVENTCRAWL_TEST_PG_PORT") != nullptr
+                                     ? std::getenv("EVENTCRAWL_TEST_PG_PORT")
+                                     : "5432";
+        const std::string dsn =
+            "postgresql://postgres:hunter2@127.0.0.1:" + port + "/no_such_database";
+
+        const std::string message = error_of([&] { db::open_store(dsn); });
+
+        CHECK(message.find("cannot connect to PostgreSQL") != std::string::npos);
+        CHECK(message.find("postgres:***@127.0.0.1") != std::string::npos);
+        CHECK(message.find("no_such_database") != std::string::npos);
+        CHECK(message.find("hunter2") == std::string::npos);
+    }
+}

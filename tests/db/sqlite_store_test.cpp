@@ -1,0 +1,517 @@
+#include "db/sqlite_store.hpp"
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "db/detail/migration.hpp"
+#include "db/detail/sqlite_util.hpp"
+#include "db/store.hpp"
+#include "tests/db/test_support.hpp"
+
+namespace db = eventcrawl::db;
+namespace pipeline = eventcrawl::pipeline;
+using db::test::bare_event;
+using db::test::full_event;
+using db::test::sqlite_probe;
+using db::test::temp_dir;
+
+namespace {
+
+constexpr std::string_view first_seen = "2026-07-01T10:00:00Z";
+constexpr std::string_view second_seen = "2026-07-02T11:30:00Z";
+
+std::string dsn_for(const std::string& path) {
+    return "sqlite:" + path;
+}
+
+// Every column of one events row joined as "column=value|...", NULL shown as <null>.
+std::string event_row(sqlite_probe& probe, const std::string& id, bool include_last_seen = true) {
+    const std::vector<std::string> columns =
+        probe.column("SELECT name FROM pragma_table_info('events') ORDER BY cid");
+    std::string row;
+    for (const std::string& column : columns) {
+        if (!include_last_seen && column == "last_seen_at") {
+            continue;
+        }
+        row += column + "=" +
+               probe.text("SELECT quote(" + column + ") FROM events WHERE id = '" + id + "'") + "|";
+    }
+    return row;
+}
+
+// Opens a raw connection for the migration runner tests.
+struct raw_connection {
+    explicit raw_connection(const std::string& path) {
+        sqlite3* raw = nullptr;
+        REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+        handle.reset(raw);
+    }
+    db::detail::sqlite_connection handle;
+};
+
+std::string error_of(const std::string& dsn) {
+    try {
+        db::open_store(dsn);
+    } catch (const db::store_error& error) {
+        return error.what();
+    }
+    return "<no error>";
+}
+
+}  // namespace
+
+TEST_SUITE("db") {
+    TEST_CASE("sqlite migrations declare column types") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        db::open_store(dsn_for(path));
+        sqlite_probe probe{path};
+
+        struct expected_column {
+            const char* table;
+            const char* column;
+            const char* type;
+            int not_null;
+        };
+        const std::array<expected_column, 40> expected{{
+            {"events", "id", "TEXT", 1},
+            {"events", "name", "TEXT", 1},
+            {"events", "summary", "TEXT", 0},
+            {"events", "url", "TEXT", 0},
+            {"events", "timezone", "TEXT", 0},
+            {"events", "start_local", "TEXT", 0},
+            {"events", "end_local", "TEXT", 0},
+            {"events", "start_utc", "TEXT", 0},
+            {"events", "end_utc", "TEXT", 0},
+            {"events", "is_online", "INTEGER", 1},
+            {"events", "is_free", "INTEGER", 1},
+            {"events", "is_cancelled", "INTEGER", 1},
+            {"events", "venue_name", "TEXT", 0},
+            {"events", "address", "TEXT", 0},
+            {"events", "city", "TEXT", 0},
+            {"events", "region", "TEXT", 0},
+            {"events", "country", "TEXT", 0},
+            {"events", "latitude", "REAL", 0},
+            {"events", "longitude", "REAL", 0},
+            {"events", "price_min_minor", "INTEGER", 0},
+            {"events", "price_max_minor", "INTEGER", 0},
+            {"events", "currency", "TEXT", 0},
+            {"events", "organizer_name", "TEXT", 0},
+            {"events", "series_id", "TEXT", 0},
+            {"events", "image_url", "TEXT", 0},
+            {"events", "first_seen_at", "TEXT", 1},
+            {"events", "last_seen_at", "TEXT", 1},
+            {"event_tags", "event_id", "TEXT", 1},
+            {"event_tags", "tag", "TEXT", 1},
+            {"runs", "id", "INTEGER", 0},
+            {"runs", "status", "TEXT", 1},
+            {"runs", "finished_at", "TEXT", 0},
+            {"runs", "events", "INTEGER", 0},
+            {"run_cities", "run_id", "INTEGER", 1},
+            {"run_cities", "city_slug", "TEXT", 1},
+            {"run_cities", "pages", "INTEGER", 1},
+            {"run_cities", "last_error", "TEXT", 0},
+            {"run_cities", "finished_at", "TEXT", 0},
+            {"schema_version", "version", "INTEGER", 1},
+            {"schema_version", "applied_at", "TEXT", 1},
+        }};
+        for (const expected_column& column : expected) {
+            CAPTURE(column.table);
+            CAPTURE(column.column);
+            const std::string where = std::string{"FROM pragma_table_info('"} + column.table +
+                                      "') WHERE name = '" + column.column + "'";
+            CHECK(probe.text("SELECT type " + where) == column.type);
+            CHECK(probe.integer("SELECT \"notnull\" " + where) == column.not_null);
+        }
+        CHECK(probe.integer("SELECT count(*) FROM pragma_table_info('events')") == 27);
+        CHECK(probe.integer("SELECT count(*) FROM pragma_index_list('events') "
+                            "WHERE name = 'events_start_utc_idx'") == 1);
+        CHECK(probe.integer("SELECT count(*) FROM pragma_index_list('events') "
+                            "WHERE name = 'events_city_idx'") == 1);
+        CHECK(probe.text("PRAGMA journal_mode") == "wal");
+    }
+
+    TEST_CASE("sqlite reopen skips applied migrations") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        db::open_store(dsn_for(path));
+        sqlite_probe probe{path};
+        const std::string applied_at = probe.text("SELECT applied_at FROM schema_version");
+        probe.exec("UPDATE schema_version SET applied_at = 'marker'");
+
+        db::sqlite_store reopened{path};
+
+        CHECK(reopened.schema_version() == 1);
+        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 1);
+        CHECK(probe.text("SELECT applied_at FROM schema_version") == "marker");
+        CHECK(applied_at.size() == 20);
+    }
+
+    TEST_CASE("migration runner applies missing steps") {
+        const temp_dir dir;
+        const std::string path = dir.file("steps.db");
+        // Without IF NOT EXISTS, running step 1 twice would fail, so success proves it ran once.
+        const std::array<db::detail::migration, 1> first{{
+            {1, "table a", "CREATE TABLE a (x INTEGER)"},
+        }};
+        const std::array<db::detail::migration, 2> both{{
+            {1, "table a", "CREATE TABLE a (x INTEGER)"},
+            {2, "table b", "CREATE TABLE b (y TEXT)"},
+        }};
+
+        {
+            raw_connection connection{path};
+            CHECK(db::detail::apply_sqlite_migrations(connection.handle.get(), path, first) == 1);
+        }
+        {
+            raw_connection connection{path};
+            CHECK(db::detail::apply_sqlite_migrations(connection.handle.get(), path, both) == 2);
+        }
+
+        sqlite_probe probe{path};
+        CHECK(probe.column("SELECT version FROM schema_version ORDER BY version") ==
+              std::vector<std::string>{"1", "2"});
+        CHECK(probe.integer("SELECT count(*) FROM sqlite_schema WHERE name = 'b'") == 1);
+    }
+
+    TEST_CASE("migration failure rolls back step") {
+        const temp_dir dir;
+        const std::string path = dir.file("steps.db");
+        const std::array<db::detail::migration, 2> steps{{
+            {1, "table a", "CREATE TABLE a (x INTEGER)"},
+            {2, "broken", "CREATE TABLE c (z INTEGER); INSERT INTO missing_table VALUES (1)"},
+        }};
+        raw_connection connection{path};
+
+        std::string message;
+        try {
+            db::detail::apply_sqlite_migrations(connection.handle.get(), path, steps);
+        } catch (const db::store_error& error) {
+            message = error.what();
+        }
+
+        CHECK(message.find("schema version 2") != std::string::npos);
+        CHECK(message.find("missing_table") != std::string::npos);
+        sqlite_probe probe{path};
+        CHECK(probe.integer("SELECT max(version) FROM schema_version") == 1);
+        CHECK(probe.integer("SELECT count(*) FROM sqlite_schema WHERE name = 'c'") == 0);
+    }
+
+    TEST_CASE("sqlite newer schema rejected") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        db::open_store(dsn_for(path));
+        {
+            sqlite_probe probe{path};
+            probe.exec("INSERT INTO schema_version VALUES (99, '2030-01-01T00:00:00Z')");
+        }
+
+        const std::string message = error_of(dsn_for(path));
+
+        CHECK(message.find(path) != std::string::npos);
+        CHECK(message.find("schema version 99") != std::string::npos);
+        CHECK(message.find("versions up to 1;") != std::string::npos);
+    }
+
+    TEST_CASE("sqlite upsert twice is idempotent") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        const std::vector<pipeline::event_record> events{
+            full_event("101"), full_event("102"), bare_event("103")};
+        sqlite_probe probe{path};
+
+        store->upsert_events(events, first_seen);
+        const std::string row_101 = event_row(probe, "101");
+        const std::string row_103 = event_row(probe, "103");
+        const long long tags = probe.integer("SELECT count(*) FROM event_tags");
+        store->upsert_events(events, first_seen);
+
+        CHECK(store->count_events() == 3);
+        CHECK(probe.integer("SELECT count(*) FROM events") == 3);
+        CHECK(event_row(probe, "101") == row_101);
+        CHECK(event_row(probe, "103") == row_103);
+        CHECK(tags == 4);
+        CHECK(probe.integer("SELECT count(*) FROM event_tags") == 4);
+    }
+
+    TEST_CASE("sqlite upsert updates values") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        const std::vector<pipeline::event_record> first{full_event("201")};
+        store->upsert_events(first, first_seen);
+
+        std::vector<pipeline::event_record> second{full_event("201")};
+        second[0].name = "Rooftop Jazz (moved indoors)";
+        second[0].is_cancelled = true;
+        second[0].venue_name.reset();
+        store->upsert_events(second, second_seen);
+
+        sqlite_probe probe{path};
+        CHECK(probe.text("SELECT name FROM events") == "Rooftop Jazz (moved indoors)");
+        CHECK(probe.integer("SELECT is_cancelled FROM events") == 1);
+        CHECK(probe.text("SELECT typeof(venue_name) FROM events") == "null");
+        CHECK(probe.text("SELECT first_seen_at FROM events") == first_seen);
+        CHECK(probe.text("SELECT last_seen_at FROM events") == second_seen);
+    }
+
+    TEST_CASE("sqlite tags replaced per event") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        std::vector<pipeline::event_record> events{full_event("301"), full_event("302")};
+        events[0].tags = {"EventbriteCategory/103", "EventbriteFormat/6"};
+        events[1].tags = {"EventbriteCategory/110"};
+        store->upsert_events(events, first_seen);
+
+        events[0].tags = {
+            "EventbriteFormat/6", "EventbriteSubCategory/3004", "EventbriteSubCategory/3004"};
+        const std::vector<pipeline::event_record> update{events[0]};
+        store->upsert_events(update, second_seen);
+
+        sqlite_probe probe{path};
+        CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '301' ORDER BY tag") ==
+              std::vector<std::string>{"EventbriteFormat/6", "EventbriteSubCategory/3004"});
+        CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '302'") ==
+              std::vector<std::string>{"EventbriteCategory/110"});
+    }
+
+    TEST_CASE("sqlite absent values are null") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        const std::vector<pipeline::event_record> events{bare_event("401")};
+        store->upsert_events(events, first_seen);
+        sqlite_probe probe{path};
+
+        const std::array<const char*, 20> nullable{
+            "summary",         "url",      "timezone",       "start_local", "end_local",
+            "start_utc",       "end_utc",  "venue_name",     "address",     "city",
+            "region",          "country",  "latitude",       "longitude",   "price_min_minor",
+            "price_max_minor", "currency", "organizer_name", "series_id",   "image_url"};
+        for (const char* column : nullable) {
+            CAPTURE(column);
+            CHECK(probe.text(std::string{"SELECT typeof("} + column + ") FROM events") == "null");
+        }
+        CHECK(probe.text("SELECT typeof(is_online) FROM events") == "integer");
+        CHECK(probe.integer("SELECT is_free FROM events") == 0);
+        CHECK(probe.integer("SELECT count(*) FROM event_tags") == 0);
+    }
+
+    TEST_CASE("sqlite values keep storage class") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        std::vector<pipeline::event_record> events{full_event("501")};
+        events[0].is_online = true;
+        events[0].is_free = true;
+        events[0].price_min_minor = 0;
+        store->upsert_events(events, first_seen);
+        sqlite_probe probe{path};
+
+        struct expected_value {
+            const char* column;
+            const char* storage_class;
+            const char* value;
+        };
+        const std::array<expected_value, 8> expected{{
+            {"latitude", "real", "40.7128"},
+            {"longitude", "real", "-74.006"},
+            {"price_min_minor", "integer", "0"},
+            {"price_max_minor", "integer", "4000"},
+            {"is_online", "integer", "1"},
+            {"is_free", "integer", "1"},
+            {"is_cancelled", "integer", "0"},
+            {"start_utc", "text", "2026-07-01T22:00:00Z"},
+        }};
+        for (const expected_value& item : expected) {
+            CAPTURE(item.column);
+            const std::string column{item.column};
+            CHECK(probe.text("SELECT typeof(" + column + ") FROM events") == item.storage_class);
+            CHECK(probe.text("SELECT " + column + " FROM events") == item.value);
+        }
+    }
+
+    TEST_CASE("sqlite failing batch rolls back") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        std::vector<pipeline::event_record> before{full_event("keep")};
+        before[0].name = "old name";
+        store->upsert_events(before, first_seen);
+        sqlite_probe probe{path};
+        probe.exec(
+            "CREATE TRIGGER reject_bad BEFORE INSERT ON events WHEN NEW.id = 'bad' "
+            "BEGIN SELECT RAISE(ABORT, 'test trigger rejected the row'); END");
+
+        std::vector<pipeline::event_record> batch{
+            full_event("keep"), full_event("new1"), full_event("bad"), full_event("new2")};
+        batch[0].name = "new name";
+        std::string message;
+        try {
+            store->upsert_events(batch, second_seen);
+        } catch (const db::store_error& error) {
+            message = error.what();
+        }
+
+        CHECK(message.find("event id 'bad'") != std::string::npos);
+        CHECK(message.find("test trigger rejected the row") != std::string::npos);
+        CHECK(message.find(path) != std::string::npos);
+        CHECK(store->count_events() == 1);
+        CHECK(probe.text("SELECT name FROM events WHERE id = 'keep'") == "old name");
+        CHECK(probe.text("SELECT last_seen_at FROM events WHERE id = 'keep'") == first_seen);
+        CHECK(probe.integer("SELECT count(*) FROM event_tags WHERE event_id = 'new1'") == 0);
+
+        // The store stays usable after the rollback.
+        probe.exec("DROP TRIGGER reject_bad");
+        store->upsert_events(batch, second_seen);
+        CHECK(store->count_events() == 4);
+    }
+
+    TEST_CASE("sqlite empty id rejected") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        const std::vector<pipeline::event_record> batch{
+            full_event("601"), bare_event(""), full_event("602")};
+
+        std::string message;
+        try {
+            store->upsert_events(batch, first_seen);
+        } catch (const db::store_error& error) {
+            message = error.what();
+        }
+
+        CHECK(message.find("position 1 of 3") != std::string::npos);
+        CHECK(store->count_events() == 0);
+    }
+
+    TEST_CASE("sqlite run records") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        sqlite_probe probe{path};
+
+        const std::int64_t run_id = store->begin_run({"async", "eventcrawl crawl --all"});
+        const std::string where = " FROM runs WHERE id = " + std::to_string(run_id);
+        CHECK(run_id == 1);
+        CHECK(probe.text("SELECT status" + where) == "running");
+        CHECK(probe.text("SELECT typeof(finished_at)" + where) == "null");
+        CHECK(probe.text("SELECT command" + where) == "eventcrawl crawl --all");
+
+        db::city_result city{"ny--new-york", "failed", 1, 20, 3, "timeout", "", ""};
+        store->record_city(run_id, city);
+        city.status = "ok";
+        city.pages = 4;
+        city.events = 80;
+        city.last_error.reset();
+        city.started_at = "2026-07-01T10:00:00Z";
+        city.finished_at = "2026-07-01T10:01:00Z";
+        store->record_city(run_id, city);
+        db::city_result blocked{"ca--san-francisco", "blocked", 0, 0, 1, "HTTP 403", "", ""};
+        store->record_city(run_id, blocked);
+
+        store->finish_run(run_id, {"partial", 1, 1, 4, 80, 4});
+
+        CHECK(probe.text("SELECT status" + where) == "partial");
+        CHECK(probe.text("SELECT typeof(finished_at)" + where) == "text");
+        CHECK(probe.text("SELECT cities_ok || '/' || cities_failed || '/' || pages || '/' || "
+                         "events || '/' || errors" +
+                         where) == "1/1/4/80/4");
+        CHECK(probe.integer("SELECT count(*) FROM run_cities") == 2);
+        CHECK(probe.text("SELECT status || '/' || pages || '/' || events || '/' || errors || '/' "
+                         "|| quote(last_error) || '/' || started_at FROM run_cities "
+                         "WHERE city_slug = 'ny--new-york'") ==
+              "ok/4/80/3/NULL/2026-07-01T10:00:00Z");
+        CHECK(probe.text("SELECT last_error FROM run_cities "
+                         "WHERE city_slug = 'ca--san-francisco'") == "HTTP 403");
+        CHECK(probe.text("SELECT typeof(started_at) FROM run_cities "
+                         "WHERE city_slug = 'ca--san-francisco'") == "null");
+    }
+
+    TEST_CASE("sqlite unfinished run stays running") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        std::int64_t run_id = 0;
+        {
+            auto store = db::open_store(dsn_for(path));
+            run_id = store->begin_run({"sync", "eventcrawl crawl"});
+        }
+
+        auto reopened = db::open_store(dsn_for(path));
+        const std::int64_t next_run = reopened->begin_run({"sync", "eventcrawl crawl"});
+
+        sqlite_probe probe{path};
+        const std::string where = " FROM runs WHERE id = " + std::to_string(run_id);
+        CHECK(probe.text("SELECT status" + where) == "running");
+        CHECK(probe.text("SELECT typeof(finished_at)" + where) == "null");
+        CHECK(next_run == run_id + 1);
+    }
+
+    TEST_CASE("sqlite run misuse rejected") {
+        const temp_dir dir;
+        auto store = db::open_store(dsn_for(dir.file("events.db")));
+        const db::run_summary summary{"ok", 1, 0, 1, 1, 0};
+        const db::city_result city{"ny--new-york", "ok", 1, 1, 0, std::nullopt, "", ""};
+
+        CHECK_THROWS_WITH_AS(store->finish_run(42, summary),
+                             doctest::Contains("run 42 does not exist"),
+                             db::store_error);
+        CHECK_THROWS_WITH_AS(store->record_city(42, city),
+                             doctest::Contains("FOREIGN KEY constraint failed"),
+                             db::store_error);
+    }
+
+    TEST_CASE("sqlite open errors name path") {
+        const temp_dir dir;
+        const std::string missing_folder = dir.file("no-such-folder/events.db");
+        const std::string not_database = dir.file("notes.txt");
+        const std::string read_only = dir.file("read-only.db");
+        {
+            std::ofstream file{not_database};
+            file << "these are plain notes, long enough to fill a SQLite header page or more\n";
+        }
+        db::open_store(dsn_for(read_only));
+        std::filesystem::permissions(
+            read_only, std::filesystem::perms::owner_read | std::filesystem::perms::group_read);
+
+        struct error_case {
+            std::string dsn;
+            std::string path;
+            std::string cause;
+        };
+        const std::array<error_case, 5> cases{{
+            {dsn_for(missing_folder), missing_folder, "does not exist"},
+            {dsn_for(not_database), not_database, "is not a SQLite database"},
+            {dsn_for(read_only), read_only, "is read-only"},
+            {dsn_for(dir.path().string()), dir.path().string(), "the path is a folder"},
+            {"sqlite:", "sqlite:PATH", "empty path"},
+        }};
+        for (const error_case& item : cases) {
+            CAPTURE(item.dsn);
+            const std::string message = error_of(item.dsn);
+            CHECK(message.find(item.path) != std::string::npos);
+            CHECK(message.find(item.cause) != std::string::npos);
+        }
+        CHECK_FALSE(std::filesystem::exists(missing_folder));
+    }
+
+    TEST_CASE("open_store dsn forms") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+
+        CHECK(db::open_store("sqlite://" + path)->count_events() == 0);
+        CHECK(db::open_store("SQLITE:" + path)->count_events() == 0);
+        CHECK(std::filesystem::exists(path));
+        CHECK(error_of("mysql://user:secret@host/db") ==
+              "unsupported DSN 'mysql://user:***@host/db': expected sqlite:PATH, "
+              "postgresql://... or postgres://...");
+    }
+}
