@@ -29,6 +29,12 @@ std::string read_file(const std::string& path) {
     return content.str();
 }
 
+// transform_error messages start with the file name already; other errors get it added.
+std::string describe_failure(const std::string& path, const std::exception& error) {
+    const std::string message = error.what();
+    return message.rfind(path, 0) == 0 ? message : path + ": " + message;
+}
+
 void upsert_in_batches(db::store& store,
                        const std::vector<pipeline::event_record>& events,
                        std::size_t batch_size,
@@ -62,6 +68,7 @@ int run_import(const import_options& options) {
     db::run_summary summary;
     int files_loaded = 0;
     int files_failed = 0;
+    int files_skipped = 0;
     for (const auto& path : options.files) {
         try {
             pipeline::raw_page page;
@@ -81,19 +88,32 @@ int run_import(const import_options& options) {
                        path,
                        output.events.size(),
                        output.warnings.size());
+        } catch (const pipeline::transform_error& error) {
+            if (error.failure() != pipeline::transform_failure::no_event_data) {
+                ++files_failed;
+                summary.errors += 1;
+                log->error("import failed: {}", error.what());
+                fmt::print("failed {}\n", describe_failure(path, error));
+                continue;
+            }
+            ++files_skipped;
+            log->info("skipped {}", error.what());
+            fmt::print("skipped {}\n", describe_failure(path, error));
         } catch (const std::exception& error) {
             ++files_failed;
             summary.errors += 1;
             log->error("file={} import failed: {}", path, error.what());
-            fmt::print("failed {}: {}\n", path, error.what());
+            fmt::print("failed {}\n", describe_failure(path, error));
         }
     }
 
     summary.status = files_failed == 0 ? "ok" : (files_loaded == 0 ? "failed" : "partial");
     store->finish_run(run_id, summary);
     const auto rows = store->count_events();
-    fmt::print("files: {} loaded, {} failed; events: {}; rows in database: {}\n",
+    fmt::print("files: {} loaded, {} skipped (no event data), {} failed; events: {}; rows in "
+               "database: {}\n",
                files_loaded,
+               files_skipped,
                files_failed,
                summary.events,
                rows);

@@ -3,7 +3,7 @@
 #include "app/clock.hpp"
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stderr_color_sinks.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>

@@ -109,32 +109,34 @@ asio::awaitable<void> page_pipeline::receive_loop() {
         closed = static_cast<bool>(error);
 
         for (int attempt = 1; fatal_error_.empty(); ++attempt) {
+            std::string failure;
             try {
                 if (!closed && attempt == 1) {
                     processor_.process(page);
                 } else {
                     processor_.flush();
                 }
-                break;
             } catch (const std::exception& write_error) {
-                if (attempt >= write_attempts) {
-                    fatal_error_ = write_error.what();
-                    log->error("database write failed {} times, giving up: {}",
-                               attempt,
-                               write_error.what());
-                    if (on_fatal_) {
-                        on_fatal_(fatal_error_);
-                    }
-                    break;
-                }
-                const auto delay = first_retry_delay * (1 << (attempt - 1));
-                log->warn("database write failed attempt={} retry_in_ms={}: {}",
-                          attempt,
-                          delay.count(),
-                          write_error.what());
-                retry_timer.expires_after(delay);
-                co_await retry_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+                failure = write_error.what();
             }
+            if (failure.empty()) {
+                break;
+            }
+            if (attempt >= write_attempts) {
+                fatal_error_ = failure;
+                log->error("database write failed {} times, giving up: {}", attempt, failure);
+                if (on_fatal_) {
+                    on_fatal_(fatal_error_);
+                }
+                break;
+            }
+            const auto delay = first_retry_delay * (1 << (attempt - 1));
+            log->warn("database write failed attempt={} retry_in_ms={}: {}",
+                      attempt,
+                      delay.count(),
+                      failure);
+            retry_timer.expires_after(delay);
+            co_await retry_timer.async_wait(asio::as_tuple(asio::use_awaitable));
         }
         if (!closed && !fatal_error_.empty() && page.body.size() > 0) {
             ++pages_lost_;

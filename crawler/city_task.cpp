@@ -21,9 +21,18 @@ namespace {
 
 constexpr std::string_view search_path = "/api/v3/destination/search/";
 
-// Clicks the listing's own next button, the way a reader pages. Returns "clicked", "disabled"
-// (the page says there is no next page) or "missing" (no button: page by reloading instead).
-constexpr const char* click_next_script = R"js((() => {
+// Clicks the listing's own next button, the way a reader pages. Resolves to "clicked",
+// "disabled" (the page says there is no next page) or "missing" (no button: page by reloading
+// instead). It first waits (up to 5 s) until the document is parsed, so the page's own script
+// has attached its click handler, and until an earlier search request has been rendered
+// (the listing marks that time with data-loading="true" on <body>).
+constexpr const char* click_next_script = R"js((async () => {
+    const deadline = Date.now() + 5000;
+    const busy = () => document.readyState === 'loading' ||
+        (document.body && document.body.getAttribute('data-loading') === 'true');
+    while (busy() && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const button = document.querySelector('[data-testid="page-next"]');
     if (!button) {
         return 'missing';
@@ -34,6 +43,17 @@ constexpr const char* click_next_script = R"js((() => {
     button.click();
     return 'clicked';
 })())js";
+
+// Gives every document an empty icon link. Without one the browser itself fetches /favicon.ico
+// after a document loads, and that fetch bypasses the page session's blocking.
+constexpr const char* empty_icon_script = R"js(document.addEventListener('DOMContentLoaded', () => {
+    if (!document.querySelector('link[rel~="icon"]')) {
+        const icon = document.createElement('link');
+        icon.rel = 'icon';
+        icon.href = 'data:,';
+        document.head.appendChild(icon);
+    }
+});)js";
 
 // Extensions of images, fonts, stylesheets and media for Network.setBlockedURLs.
 const std::vector<std::string> blocked_url_patterns = {
@@ -331,6 +351,11 @@ asio::awaitable<void> city_crawl::open_target() {
 
 asio::awaitable<void> city_crawl::enable_blocking() {
     const auto deadline = steady_clock::now() + options_.call_timeout;
+    if (options_.blocking != resource_blocking::none) {
+        json::object params;
+        params["source"] = empty_icon_script;
+        co_await page_call("Page.addScriptToEvaluateOnNewDocument", std::move(params), deadline);
+    }
     if (options_.blocking == resource_blocking::blocked_urls) {
         json::array urls;
         for (const auto& pattern : blocked_url_patterns) {
@@ -348,6 +373,11 @@ asio::awaitable<void> city_crawl::enable_blocking() {
             pattern["requestStage"] = "Request";
             patterns.emplace_back(std::move(pattern));
         }
+        // The browser's own favicon request has resource type Other, so it is matched by URL.
+        json::object favicon;
+        favicon["urlPattern"] = "*/favicon.ico";
+        favicon["requestStage"] = "Request";
+        patterns.emplace_back(std::move(favicon));
         json::object params;
         params["patterns"] = std::move(patterns);
         co_await page_call("Fetch.enable", std::move(params), deadline);
@@ -516,6 +546,7 @@ asio::awaitable<page_capture> city_crawl::capture_next_click(int page,
     json::object params;
     params["expression"] = click_next_script;
     params["returnByValue"] = true;
+    params["awaitPromise"] = true;
     auto evaluation = co_await page_call("Runtime.evaluate", std::move(params), deadline);
 
     page_capture capture;

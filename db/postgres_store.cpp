@@ -5,6 +5,8 @@
 #include <chrono>
 #include <optional>
 #include <pqxx/pqxx>
+#include <string>
+#include <vector>
 
 #include "db/detail/logger.hpp"
 #include "db/detail/migration.hpp"
@@ -21,46 +23,57 @@ constexpr int statement_timeout_ms = 60'000;
 constexpr std::int64_t migration_lock_key = 0x6576656e74637261;  // "eventcra"
 
 constexpr const char* upsert_event_name = "eventcrawl_upsert_event";
-constexpr const char* delete_tags_name = "eventcrawl_delete_tags";
-constexpr const char* insert_tag_name = "eventcrawl_insert_tag";
 constexpr const char* insert_run_name = "eventcrawl_insert_run";
 constexpr const char* upsert_run_city_name = "eventcrawl_upsert_run_city";
 constexpr const char* update_run_name = "eventcrawl_update_run";
 
+// One round trip per event: the event row, then its tags. The DELETE removes only tags that
+// are not in the new set and the INSERT skips tags already stored, so the two parts never touch
+// the same row. The foreign key on event_tags is checked at the end of the statement, when the
+// event row already exists.
 constexpr const char* upsert_event_sql = R"sql(
-INSERT INTO events (
-    id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
-    is_online, is_free, is_cancelled, venue_name, address, city, region, country,
-    latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
-    series_id, image_url, first_seen_at, last_seen_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-        $18, $19, $20, $21, $22, $23, $24, $25, $26, $26)
-ON CONFLICT (id) DO UPDATE SET
-    name = excluded.name,
-    summary = excluded.summary,
-    url = excluded.url,
-    timezone = excluded.timezone,
-    start_local = excluded.start_local,
-    end_local = excluded.end_local,
-    start_utc = excluded.start_utc,
-    end_utc = excluded.end_utc,
-    is_online = excluded.is_online,
-    is_free = excluded.is_free,
-    is_cancelled = excluded.is_cancelled,
-    venue_name = excluded.venue_name,
-    address = excluded.address,
-    city = excluded.city,
-    region = excluded.region,
-    country = excluded.country,
-    latitude = excluded.latitude,
-    longitude = excluded.longitude,
-    price_min_minor = excluded.price_min_minor,
-    price_max_minor = excluded.price_max_minor,
-    currency = excluded.currency,
-    organizer_name = excluded.organizer_name,
-    series_id = excluded.series_id,
-    image_url = excluded.image_url,
-    last_seen_at = excluded.last_seen_at
+WITH upserted AS (
+    INSERT INTO events (
+        id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
+        is_online, is_free, is_cancelled, venue_name, address, city, region, country,
+        latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
+        series_id, image_url, first_seen_at, last_seen_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+            $18, $19, $20, $21, $22, $23, $24, $25, $26, $26)
+    ON CONFLICT (id) DO UPDATE SET
+        name = excluded.name,
+        summary = excluded.summary,
+        url = excluded.url,
+        timezone = excluded.timezone,
+        start_local = excluded.start_local,
+        end_local = excluded.end_local,
+        start_utc = excluded.start_utc,
+        end_utc = excluded.end_utc,
+        is_online = excluded.is_online,
+        is_free = excluded.is_free,
+        is_cancelled = excluded.is_cancelled,
+        venue_name = excluded.venue_name,
+        address = excluded.address,
+        city = excluded.city,
+        region = excluded.region,
+        country = excluded.country,
+        latitude = excluded.latitude,
+        longitude = excluded.longitude,
+        price_min_minor = excluded.price_min_minor,
+        price_max_minor = excluded.price_max_minor,
+        currency = excluded.currency,
+        organizer_name = excluded.organizer_name,
+        series_id = excluded.series_id,
+        image_url = excluded.image_url,
+        last_seen_at = excluded.last_seen_at
+    RETURNING id
+),
+removed_tags AS (
+    DELETE FROM event_tags WHERE event_id = $1 AND NOT (tag = ANY ($27::text[]))
+)
+INSERT INTO event_tags (event_id, tag)
+SELECT $1, new_tag FROM unnest($27::text[]) AS new_tag
+ON CONFLICT DO NOTHING
 )sql";
 
 constexpr const char* upsert_run_city_sql = R"sql(
@@ -92,6 +105,26 @@ std::string with_connect_timeout(const std::string& dsn) {
     }
     const char separator = dsn.find('?') == std::string::npos ? '?' : '&';
     return fmt::format("{}{}connect_timeout={}", dsn, separator, connect_timeout_s);
+}
+
+// Encodes strings as a PostgreSQL array literal ({"a","b"}), quoting every element.
+std::string to_text_array(const std::vector<std::string>& values) {
+    std::string literal = "{";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (i > 0) {
+            literal += ',';
+        }
+        literal += '"';
+        for (const char character : values[i]) {
+            if (character == '"' || character == '\\') {
+                literal += '\\';
+            }
+            literal += character;
+        }
+        literal += '"';
+    }
+    literal += '}';
+    return literal;
 }
 
 std::optional<std::string> optional_timestamp(const std::string& value) {
@@ -212,11 +245,6 @@ void postgres_store::apply_migrations() {
 void postgres_store::prepare_statements() {
     try {
         session_->connection.prepare(upsert_event_name, upsert_event_sql);
-        session_->connection.prepare(delete_tags_name,
-                                     "DELETE FROM event_tags WHERE event_id = $1");
-        session_->connection.prepare(
-            insert_tag_name,
-            "INSERT INTO event_tags (event_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING");
         session_->connection.prepare(insert_run_name,
                                      "INSERT INTO runs (mode, command, status, started_at) "
                                      "VALUES ($1, $2, 'running', $3) RETURNING id");
@@ -281,11 +309,8 @@ void postgres_store::upsert_events(std::span<const pipeline::event_record> event
                                        event.organizer_name,
                                        event.series_id,
                                        event.image_url,
-                                       seen_at_text);
-            transaction.exec_prepared0(delete_tags_name, event.id);
-            for (const std::string& tag : event.tags) {
-                transaction.exec_prepared0(insert_tag_name, event.id, tag);
-            }
+                                       seen_at_text,
+                                       to_text_array(event.tags));
         }
         current = nullptr;
         transaction.commit();

@@ -19,8 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int busy_timeout_ms = 5000;
-
 constexpr std::string_view upsert_event_sql = R"sql(
 INSERT INTO events (
     id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
@@ -217,7 +215,7 @@ void sqlite_store::open_connection() {
 }
 
 void sqlite_store::apply_pragmas() {
-    sqlite3_busy_timeout(connection_.get(), busy_timeout_ms);
+    sqlite3_busy_timeout(connection_.get(), detail::sqlite_busy_timeout_ms);
 
     // The first read of the file fails with SQLITE_NOTADB when it is not a database.
     if (sqlite3_exec(

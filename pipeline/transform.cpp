@@ -1,5 +1,7 @@
 #include "pipeline/transform.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -88,8 +90,8 @@ std::string extract_server_data_text(std::string_view html, const json_reader& r
         if (name_at == std::string_view::npos) {
             reader.fail(transform_failure::missing_server_data,
                         "",
-                        "no window.__SERVER_DATA__ assignment in the HTML; expected a listing "
-                        "page with server-rendered data");
+                        "no window.__SERVER_DATA__ assignment found in the HTML, so this is not "
+                        "a server-rendered listing page");
         }
         search_from = name_at + server_data_name.size();
 
@@ -115,7 +117,7 @@ std::string extract_server_data_text(std::string_view html, const json_reader& r
         reader.fail(
             transform_failure::incomplete_server_data,
             server_data_name,
-            fmt::format("the object opened at byte {} is {} at byte {}; the page was cut off",
+            fmt::format("the object opened at byte {} is {} at byte {}, so the page was cut off",
                         pos,
                         scan.status == detail::scan_status::malformed ? "mismatched" : "unclosed",
                         scan.end));
@@ -152,7 +154,7 @@ void locate_events_object(located_page& located,
     if (results == nullptr) {
         reader.fail(transform_failure::wrong_shape,
                     child_path(path, "results"),
-                    "missing; expected the array of events");
+                    "missing, expected the array of events");
     }
     add_array_items(located, *results, child_path(path, "results"));
     located.pagination = reader.object_at(events, "pagination", path);
@@ -210,7 +212,7 @@ void locate_server_data(located_page& located, std::string_view path, const json
     if (!has_place && located.items.empty()) {
         reader.fail(transform_failure::bot_wall,
                     base,
-                    "no placeId and no events; the page looks like a bot-check interstitial");
+                    "no placeId and no events, so the page looks like a bot-check interstitial");
     }
     if (!found_events) {
         reader.fail(transform_failure::wrong_shape,
@@ -310,6 +312,42 @@ void locate_file_json(located_page& located, const json_reader& reader) {
                             describe_keys(root)));
 }
 
+bool is_search_request(const json::value& value) {
+    const json::object* object = value.if_object();
+    if (object == nullptr) {
+        return false;
+    }
+    if (const json::value* body = object->if_contains("body"); body != nullptr) {
+        return is_search_request(*body);  // a recorded request: {url, headers, body}
+    }
+    return object->contains("event_search") && !object->contains("events") &&
+           !object->contains("search_data");
+}
+
+// Recorded files may hold documents that carry no events by nature; they are reported as
+// such rather than as malformed data.
+void reject_non_event_document(const json::value& root, const json_reader& reader) {
+    if (const json::object* object = root.if_object()) {
+        if (is_error_response(*object)) {
+            reader.fail(transform_failure::no_event_data,
+                        "",
+                        fmt::format("an Eventbrite API error response (status_code {}, error "
+                                    "{}), which holds no events",
+                                    json::serialize(object->at("status_code")),
+                                    json::serialize(object->at("error"))));
+        }
+    }
+    bool request = is_search_request(root);
+    if (const json::array* list = root.if_array(); list != nullptr && !list->empty()) {
+        request = std::all_of(list->begin(), list->end(), is_search_request);
+    }
+    if (request) {
+        reader.fail(transform_failure::no_event_data,
+                    "",
+                    "a search request body (event_search without events), which holds no events");
+    }
+}
+
 located_page locate_page(const raw_page& page, const json_reader& reader) {
     located_page located;
     const std::string_view body = page.body;
@@ -338,9 +376,17 @@ located_page locate_page(const raw_page& page, const json_reader& reader) {
             break;
         case page_source::file:
             if (looks_like_html(body)) {
+                if (body.find(server_data_name) == std::string_view::npos &&
+                    body.find("data-event-id") != std::string_view::npos) {
+                    reader.fail(transform_failure::no_event_data,
+                                "",
+                                "saved event-card HTML without window.__SERVER_DATA__; cards "
+                                "are not read, save the whole listing page instead");
+                }
                 locate_html(located, body, reader);
             } else {
                 located.root = parse_json(body, "", reader);
+                reject_non_event_document(located.root, reader);
                 locate_file_json(located, reader);
             }
             break;

@@ -17,6 +17,8 @@ enum class transform_failure {
     missing_server_data,      // HTML without window.__SERVER_DATA__
     incomplete_server_data,   // window.__SERVER_DATA__ present but cut off
     bot_wall,                 // an interstitial or challenge page where data was expected
+    no_event_data,            // a recorded file that is a known non-event document: a search
+                              // request body, an API error response, or saved event-card HTML
 };
 
 // A body that could not be transformed. what() names the source (file, or city and page),

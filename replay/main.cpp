@@ -1,9 +1,6 @@
 // eventbrite-replay: serves a recorded or generated corpus of Eventbrite listing pages and
 // search responses on a local port.
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,6 +10,7 @@
 #include <optional>
 
 #include "replay/corpus.hpp"
+#include "replay/detail/logger.hpp"
 #include "replay/server.hpp"
 #include "replay/synthetic.hpp"
 
@@ -110,10 +108,7 @@ int run(const command_line& options, const std::shared_ptr<spdlog::logger>& logg
 }  // namespace
 
 int main(int argc, char** argv) {
-    auto logger = spdlog::get("replay");
-    if (!logger) {
-        logger = spdlog::stderr_color_mt("replay");
-    }
+    const auto logger = eventcrawl::replay::detail::logger();
 
     CLI::App app{"Local stand-in for Eventbrite's listing pages and search API"};
     command_line options;

@@ -1,7 +1,5 @@
 #include "replay/server.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,6 +10,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "replay/detail/logger.hpp"
 #include "replay/detail/request_handler.hpp"
 #include "replay/detail/server_state.hpp"
 
@@ -32,13 +31,6 @@ constexpr std::chrono::seconds idle_timeout{30};
 constexpr std::chrono::seconds write_timeout{30};
 // Bodies above this size are rejected by the parser.
 constexpr std::uint64_t max_request_body = 8 * 1024 * 1024;
-
-std::shared_ptr<spdlog::logger> logger() {
-    if (auto existing = spdlog::get("replay")) {
-        return existing;
-    }
-    return spdlog::default_logger();
-}
 
 // Registers a connection so stop() can close it while idle, and removes it on destruction.
 class connection_guard {
@@ -98,7 +90,7 @@ asio::awaitable<void> serve_connection(std::shared_ptr<detail::server_state> sta
         if (read_error) {
             if (read_error != http::error::end_of_stream &&
                 read_error != asio::error::operation_aborted) {
-                logger()->debug("Connection closed error={}", read_error.message());
+                detail::logger()->debug("Connection closed error={}", read_error.message());
             }
             break;
         }
@@ -116,7 +108,7 @@ asio::awaitable<void> serve_connection(std::shared_ptr<detail::server_state> sta
             co_await wait_for(state->options.delay + reply.delay);
         }
         if (reply.drop_connection) {
-            logger()->info("Dropping connection target={}", std::string(request.target()));
+            detail::logger()->info("Dropping connection target={}", std::string(request.target()));
             break;
         }
 
@@ -129,7 +121,7 @@ asio::awaitable<void> serve_connection(std::shared_ptr<detail::server_state> sta
         in_flight.reset();
         guard.set_busy(false);
         if (write_error) {
-            logger()->warn("Writing a response failed error={}", write_error.message());
+            detail::logger()->warn("Writing a response failed error={}", write_error.message());
             break;
         }
         if (!keep_alive) {
@@ -148,7 +140,7 @@ asio::awaitable<void> accept_connections(std::shared_ptr<detail::server_state> s
             if (error == asio::error::operation_aborted || state->stopping) {
                 break;
             }
-            logger()->warn("Accepting a connection failed error={}", error.message());
+            detail::logger()->warn("Accepting a connection failed error={}", error.message());
             continue;
         }
         asio::co_spawn(state->io, serve_connection(state, std::move(socket)), asio::detached);
@@ -159,7 +151,7 @@ void stop_on_io_thread(const std::shared_ptr<detail::server_state>& state) {
     if (state->stopping) {
         return;
     }
-    logger()->info("Stopping in_flight={}", state->counters.in_flight);
+    detail::logger()->info("Stopping in_flight={}", state->counters.in_flight);
     state->stopping = true;
     boost::system::error_code ignored;
     state->acceptor.close(ignored);
@@ -186,10 +178,10 @@ tcp::endpoint server::start() {
     state_->acceptor.bind(endpoint);
     state_->acceptor.listen(asio::socket_base::max_listen_connections);
     const tcp::endpoint bound = state_->acceptor.local_endpoint();
-    logger()->info("Started address={} port={} cities={}",
-                   bound.address().to_string(),
-                   bound.port(),
-                   state_->corpus.cities.size());
+    detail::logger()->info("Started address={} port={} cities={}",
+                           bound.address().to_string(),
+                           bound.port(),
+                           state_->corpus.cities.size());
     asio::co_spawn(state_->io, accept_connections(state_), asio::detached);
     return bound;
 }

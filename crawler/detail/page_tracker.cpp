@@ -1,5 +1,7 @@
 #include "crawler/detail/page_tracker.hpp"
 
+#include "crawler/detail/logger.hpp"
+
 namespace eventcrawl::crawler::detail {
 
 namespace json = boost::json;
@@ -46,6 +48,7 @@ void page_tracker::apply(const cdp_event& event) {
         }
         request.finished = false;
         request.failed = false;
+        logger()->trace("request type={} method={} url={}", request.resource_type, request.method, request.url);
         return;
     }
 
@@ -72,6 +75,7 @@ void page_tracker::apply(const cdp_event& event) {
         request.finished = true;
         if (is_static_resource_type(request.resource_type)) {
             ++static_loaded_;
+            logger()->debug("static resource loaded type={} url={}", request.resource_type, request.url);
         }
     } else if (event.method == "Network.loadingFailed") {
         request.failed = true;

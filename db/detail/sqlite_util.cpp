@@ -20,11 +20,19 @@ void sqlite_finalizer::operator()(sqlite3_stmt* statement) const noexcept {
 std::string sqlite_error_message(sqlite3* connection,
                                  std::string_view path,
                                  std::string_view step) {
-    return fmt::format("SQLite {} failed for database '{}': {} (extended code {})",
-                       step,
-                       path,
-                       sqlite3_errmsg(connection),
-                       sqlite3_extended_errcode(connection));
+    const int code = sqlite3_extended_errcode(connection);
+    std::string message = fmt::format("SQLite {} failed for database '{}': {} (extended code {})",
+                                      step,
+                                      path,
+                                      sqlite3_errmsg(connection),
+                                      code);
+    if ((code & 0xff) == SQLITE_BUSY) {
+        message += fmt::format(
+            "; another connection held a lock for more than {} ms, so stop the other writer or "
+            "retry later",
+            sqlite_busy_timeout_ms);
+    }
+    return message;
 }
 
 void sqlite_exec(sqlite3* connection,

@@ -23,6 +23,9 @@ struct sqlite_finalizer {
 using sqlite_connection = std::unique_ptr<sqlite3, sqlite_closer>;
 using sqlite_statement = std::unique_ptr<sqlite3_stmt, sqlite_finalizer>;
 
+// How long a connection waits for another connection's lock before a call fails.
+inline constexpr int sqlite_busy_timeout_ms = 5000;
+
 // Builds the store_error text for a failed SQLite call: the step, the database path, the
 // SQLite message and the extended result code.
 std::string sqlite_error_message(sqlite3* connection, std::string_view path, std::string_view step);

@@ -37,7 +37,7 @@ std::string strip_query(std::string_view url) {
     return std::string(url.substr(0, cut));
 }
 
-// Returns nothing for an empty string; the venue fields use "" for "unknown".
+// Returns nothing for an empty string, because Eventbrite sends "" for an unknown value.
 std::optional<std::string> non_empty(std::optional<std::string> text) {
     if (text && text->empty()) {
         return std::nullopt;
@@ -54,7 +54,7 @@ void add_tag(event_record& record, std::string tag) {
     }
 }
 
-// Reads a coordinate that Eventbrite sends as a string ("47.76014079999999"); a number is
+// Reads a coordinate that Eventbrite sends as a string ("47.76014079999999"). A number is
 // accepted too. Garbage and out-of-range values become null with a warning.
 std::optional<double> read_coordinate(const json::object& address,
                                       std::string_view key,

@@ -1,7 +1,6 @@
 #include "replay/detail/request_handler.hpp"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <array>
 #include <boost/beast/http/field.hpp>
@@ -11,6 +10,7 @@
 #include <string_view>
 
 #include "replay/detail/listing_page.hpp"
+#include "replay/detail/logger.hpp"
 
 namespace eventcrawl::replay::detail {
 
@@ -49,13 +49,6 @@ constexpr std::array<std::string_view, 21> allowed_event_search_keys{"dates",
                                                                      "special_event_categories"};
 
 enum class endpoint_kind { listing, search, static_file, other };
-
-std::shared_ptr<spdlog::logger> logger() {
-    if (auto existing = spdlog::get("replay")) {
-        return existing;
-    }
-    return spdlog::default_logger();
-}
 
 http_response make_response(const http_request& request,
                             http::status status,
@@ -391,6 +384,9 @@ reply handle_search(server_state& state, const http_request& request) {
         return result;
     }
     if (cookie.empty() || header == request.end() || header->value() != cookie) {
+        logger()->info("Search rejected status=401 reason=csrf cookie_present={} header_present={}",
+                       !cookie.empty(),
+                       header != request.end());
         result.response = make_response(
             request, http::status::unauthorized, "application/json", std::string(csrf_failed_body));
         return result;
@@ -398,6 +394,7 @@ reply handle_search(server_state& state, const http_request& request) {
 
     auto parsed = parse_search_body(request);
     if (auto* error = std::get_if<http_response>(&parsed)) {
+        logger()->info("Search rejected status=400 body={}", error->body());
         result.response = std::move(*error);
         return result;
     }

@@ -42,7 +42,7 @@ TEST_SUITE("app") {
         std::vector<std::string> argv = {eventcrawl_binary, "import", "--db",
                                          "sqlite:" + database.string()};
         const auto files = fixture_files();
-        REQUIRE(files.size() == 17);
+        REQUIRE(files.size() == 16);
         argv.insert(argv.end(), files.begin(), files.end());
 
         const auto first = run_command(argv);

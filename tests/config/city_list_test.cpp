@@ -418,6 +418,18 @@ TEST_SUITE("config") {
         }
     }
 
+    TEST_CASE("replay corpus list loads") {
+        // The replay site reads a cities.yaml of the same format, with "pagination" keys added.
+        const auto path =
+            std::filesystem::path(EVENTCRAWL_SOURCE_DIR) / "replay/corpus/real/cities.yaml";
+        REQUIRE(std::filesystem::exists(path));
+        const auto cities = load_city_list(path);
+        CHECK(cities.size() >= 1);
+        const auto& ho_chi_minh_city = find_city(cities, "vietnam--ho-chi-minh-city");
+        REQUIRE(ho_chi_minh_city.place_id.has_value());
+        CHECK(*ho_chi_minh_city.place_id == "85680809");
+    }
+
     TEST_CASE("shipped list place ids") {
         const auto cities = load_city_list(shipped_list);
         const std::map<std::string, std::string> known = {

@@ -77,10 +77,11 @@ TEST_SUITE("config") {
         CHECK(crawler["depends_on"]["postgres"]["condition"].as<std::string>() ==
               "service_healthy");
         const auto crawler_command = crawler["command"].as<std::vector<std::string>>();
-        REQUIRE(crawler_command.size() == 5);
+        REQUIRE(crawler_command.size() == 7);
         CHECK(crawler_command[0] == "crawl");
-        CHECK(crawler_command[2] == "http://replay:8080");
-        CHECK(crawler_command[4].rfind("postgresql://", 0) == 0);
+        CHECK(crawler_command[2] == "/app/replay/corpus/real/cities.yaml");
+        CHECK(crawler_command[4] == "http://replay:8080");
+        CHECK(crawler_command[6].rfind("postgresql://", 0) == 0);
         CHECK(crawler["image"].as<std::string>() == replay["image"].as<std::string>());
 
         CHECK(compose["volumes"]["pgdata"].IsDefined());

@@ -1,5 +1,6 @@
 // Measures wall time per listing page for in-page paging (next-button click, search XHR) and
-// for full reloads (?page=N), on a generated replay corpus. Not a test: prints one line per mode.
+// for full reloads (?page=N), and for the two ways of blocking static resources, on a generated
+// replay corpus. Not a test: prints one line per mode.
 //
 // Usage: crawler_paging_bench [pages=20] [rounds=3]
 
@@ -34,8 +35,8 @@ struct bench_run {
     std::string origin;
     std::string slug;
     int rounds = 3;
-    std::vector<double> ms_per_page[2];
-    int pages[2] = {0, 0};
+    std::vector<double> ms_per_page[3];
+    int pages[3] = {0, 0, 0};
 };
 
 asio::awaitable<void> measure(bench_run* run) {
@@ -44,9 +45,10 @@ asio::awaitable<void> measure(bench_run* run) {
     auto pool = co_await browser_pool::start(executor, pool_options);
     counting_sink sink;
     for (int round = 0; round < run->rounds; ++round) {
-        for (int mode = 0; mode < 2; ++mode) {
+        for (int mode = 0; mode < 3; ++mode) {
             city_task_options options;
-            options.in_page_paging = mode == 0;
+            options.in_page_paging = mode != 1;
+            options.blocking = mode == 2 ? resource_blocking::fetch : resource_blocking::blocked_urls;
             const auto started = std::chrono::steady_clock::now();
             auto report = co_await run_city_task(*pool, city_spec{run->slug, run->origin}, options, sink);
             const std::chrono::duration<double, std::milli> elapsed =
@@ -96,9 +98,11 @@ int main(int argc, char** argv) {
     });
     io.run();
 
-    const char* names[2] = {"in-page paging", "full reload"};
-    for (int mode = 0; mode < 2; ++mode) {
-        std::printf("%-15s pages=%d ms_per_page:", names[mode], run.pages[mode]);
+    const char* names[3] = {"in-page paging, blocked_urls",
+                            "full reload, blocked_urls",
+                            "in-page paging, fetch"};
+    for (int mode = 0; mode < 3; ++mode) {
+        std::printf("%-30s pages=%d ms_per_page:", names[mode], run.pages[mode]);
         for (double value : run.ms_per_page[mode]) {
             std::printf(" %.1f", value);
         }

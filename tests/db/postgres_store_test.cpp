@@ -134,7 +134,10 @@ TEST_SUITE("db") {
         store->upsert_events(events, first_seen);
 
         events[0].name = "Harbor Swing (second set)";
-        events[0].tags = {"EventbriteFormat/11", "EventbriteSubCategory/3004"};
+        events[0].tags = {"EventbriteFormat/11",
+                          "EventbriteSubCategory/3004",
+                          "EventbriteSubCategory/3004",
+                          "Quote\"and\\backslash"};
         events[0].price_max_minor.reset();
         store->upsert_events(events, second_seen);
 
@@ -146,8 +149,9 @@ TEST_SUITE("db") {
         CHECK(probe.text("SELECT price_min_minor FROM events WHERE id = '1'") == "1500");
         CHECK(probe.text("SELECT latitude FROM events WHERE id = '1'") == "37.7749");
         CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '1' ORDER BY tag") ==
-              std::vector<std::string>{"EventbriteFormat/11", "EventbriteSubCategory/3004"});
-        CHECK(probe.text("SELECT count(*) FROM event_tags") == "4");
+              std::vector<std::string>{
+                  "EventbriteFormat/11", "EventbriteSubCategory/3004", "Quote\"and\\backslash"});
+        CHECK(probe.text("SELECT count(*) FROM event_tags") == "5");
     }
 
     TEST_CASE("postgres absent values are null") {

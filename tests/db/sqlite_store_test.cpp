@@ -4,9 +4,11 @@
 #include <sqlite3.h>
 
 #include <array>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "db/detail/migration.hpp"
@@ -467,6 +469,51 @@ TEST_SUITE("db") {
         CHECK_THROWS_WITH_AS(store->record_city(42, city),
                              doctest::Contains("FOREIGN KEY constraint failed"),
                              db::store_error);
+    }
+
+    TEST_CASE("sqlite upsert waits for lock") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        db::sqlite_store store{path};
+        raw_connection other{path};
+        REQUIRE(sqlite3_exec(other.handle.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) ==
+                SQLITE_OK);
+
+        // Without busy_timeout the upsert would fail at once with "database is locked". The
+        // other connection releases its write lock well inside the 5 s timeout.
+        std::thread release{[&other] {
+            std::this_thread::sleep_for(std::chrono::milliseconds{200});
+            sqlite3_exec(other.handle.get(), "COMMIT", nullptr, nullptr, nullptr);
+        }};
+        const std::vector<pipeline::event_record> events{full_event("701")};
+        std::string message = "<no error>";
+        try {
+            store.upsert_events(events, first_seen);
+        } catch (const db::store_error& error) {
+            message = error.what();
+        }
+        release.join();
+
+        CHECK(message == "<no error>");
+        CHECK(store.count_events() == 1);
+    }
+
+    TEST_CASE("sqlite stores share one file") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto first = db::open_store(dsn_for(path));
+        auto second = db::open_store(dsn_for(path));
+        const std::vector<pipeline::event_record> batch_a{full_event("801")};
+        const std::vector<pipeline::event_record> batch_b{full_event("801"), full_event("802")};
+
+        first->upsert_events(batch_a, first_seen);
+        second->upsert_events(batch_b, second_seen);
+
+        CHECK(first->count_events() == 2);
+        sqlite_probe probe{path};
+        CHECK(probe.text("SELECT first_seen_at FROM events WHERE id = '801'") == first_seen);
+        CHECK(probe.text("SELECT last_seen_at FROM events WHERE id = '801'") == second_seen);
+        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 1);
     }
 
     TEST_CASE("sqlite open errors name path") {

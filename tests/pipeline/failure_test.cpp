@@ -101,6 +101,13 @@ TEST_SUITE("pipeline") {
                       "window.__SERVER_DATA__");
     }
 
+    TEST_CASE("blocked listing is bot wall") {
+        raw_page page = crawled_page(page_source::listing_html, "<html>Whoops!</html>");
+        page.http_status = 403;
+
+        check_failure(page, transform_failure::bot_wall, crawled_source, "HTTP 403");
+    }
+
     TEST_CASE("blob without place is bot wall") {
         const std::string html = listing_html(R"({"app_name":"discover"})", ";");
         check_failure(crawled_page(page_source::listing_html, html),

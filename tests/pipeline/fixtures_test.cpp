@@ -366,11 +366,12 @@ TEST_SUITE("pipeline") {
             fixture_page("listing-page_event-card-html-fragment_vancouver_2025-01.html"));
 
         REQUIRE(caught.thrown);
-        CHECK(caught.failure == transform_failure::missing_server_data);
+        CHECK(caught.failure == transform_failure::no_event_data);
         CHECK(caught.message.find("vancouver_2025-01.html") != std::string::npos);
+        CHECK(caught.message.find("event-card") != std::string::npos);
     }
 
-    TEST_CASE("error bodies are rejected") {
+    TEST_CASE("error bodies hold no events") {
         struct error_case {
             std::string_view file;
             std::string_view expected_text;
@@ -383,29 +384,34 @@ TEST_SUITE("pipeline") {
             CAPTURE(file);
             const auto caught = catch_failure(fixture_page(file));
             REQUIRE(caught.thrown);
-            CHECK(caught.failure == transform_failure::wrong_shape);
+            CHECK(caught.failure == transform_failure::no_event_data);
             CHECK(caught.message.find(file) != std::string::npos);
             CHECK(caught.message.find(expected_text) != std::string::npos);
         }
     }
 
-    TEST_CASE("request bodies are rejected") {
-        struct request_case {
-            std::string_view file;
-            std::string_view expected_path;
+    TEST_CASE("request bodies hold no events") {
+        const std::string_view files[] = {
+            "destination-search_request_captured_charlotte-blues.json",
+            "destination-search_request-bodies_variants-from-scraper-code.json",
         };
-        const request_case cases[] = {
-            {"destination-search_request_captured_charlotte-blues.json", "browse_surface"},
-            {"destination-search_request-bodies_variants-from-scraper-code.json", ": [0]: "},
-        };
-        for (const auto& [file, expected_path] : cases) {
+        for (const auto file : files) {
             CAPTURE(file);
             const auto caught = catch_failure(fixture_page(file));
             REQUIRE(caught.thrown);
-            CHECK(caught.failure == transform_failure::wrong_shape);
+            CHECK(caught.failure == transform_failure::no_event_data);
             CHECK(caught.message.find(file) != std::string::npos);
-            CHECK(caught.message.find(expected_path) != std::string::npos);
+            CHECK(caught.message.find("search request body") != std::string::npos);
         }
+    }
+
+    TEST_CASE("crawled error body is wrong shape") {
+        raw_page page = fixture_page("error_401_csrf-failed_destination-search.json");
+        page.source = page_source::search_xhr;
+        const auto caught = catch_failure(page);
+        REQUIRE(caught.thrown);
+        CHECK(caught.failure == transform_failure::wrong_shape);
+        CHECK(caught.message.find("ACCESS_DENIED") != std::string::npos);
     }
 }
 

@@ -54,8 +54,8 @@ std::vector<std::string> corpus_ids(const city& city, std::size_t page) {
 
 // Fetches a page of a listing and returns the csrftoken the server set.
 std::string fetch_token(unsigned short port, const std::string& slug, int page_number = 1) {
-    const http_response page = send(
-        port, get_request("/d/" + slug + "/all-events/?page=" + std::to_string(page_number)));
+    const http_response page =
+        send(port, get_request("/d/" + slug + "/all-events/?page=" + std::to_string(page_number)));
     return csrf_cookie(page);
 }
 
@@ -225,7 +225,7 @@ TEST_SUITE("replay") {
         CHECK(pagination.at("page_size").as_int64() == 20);
         CHECK(pagination.at("continuation").as_string() == "eyJwYWdlIjoyfQ");
 
-        // Page 8 asked for by continuation token holds the last 10 events.
+        // Page 8, requested by continuation token, contains the last 10 events.
         const std::string by_token = R"({"event_search":{"places":[")" + online.place_id +
                                      R"("],"continuation":")" + encode_continuation(8) + R"("}})";
         const http_response last = send(server.port(), search_request(by_token, token, token));
@@ -605,7 +605,7 @@ TEST_SUITE("replay") {
                 }
                 ++pages;
             }
-            // One page past the data holds no events.
+            // One page past the data contains no events.
             const json::object past = events_for_page(city, data_page_count(city) + 1);
             CAPTURE(city.slug);
             CHECK(past.at("results").as_array().empty());
