@@ -1,5 +1,9 @@
 #include "app/crawl_command.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -9,10 +13,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-#include <unistd.h>
-
 #include <deque>
 #include <list>
 
@@ -39,7 +39,7 @@ struct capture_counters {
 
 // Async mode: pages wait in the bounded channel for the pipeline thread.
 class channel_sink final : public crawler::page_sink {
-public:
+  public:
     channel_sink(page_pipeline::channel_type& channel, capture_counters& counters)
         : channel_(channel), counters_(counters) {}
 
@@ -53,14 +53,14 @@ public:
         }
     }
 
-private:
+  private:
     page_pipeline::channel_type& channel_;
     capture_counters& counters_;
 };
 
 // Sync mode: each page is transformed and written before the crawler moves on.
 class inline_sink final : public crawler::page_sink {
-public:
+  public:
     inline_sink(page_processor& processor, capture_counters& counters)
         : processor_(processor), counters_(counters) {}
 
@@ -72,7 +72,7 @@ public:
         co_return;
     }
 
-private:
+  private:
     page_processor& processor_;
     capture_counters& counters_;
 };
@@ -120,9 +120,11 @@ void validate_base_url(const std::string& base_url) {
 
 // The crawl's state on the event-loop thread.
 class crawl_run {
-public:
+  public:
     crawl_run(const crawl_options& options, std::vector<crawl_target> targets)
-        : options_(options), targets_(std::move(targets)), pending_(targets_.begin(), targets_.end()) {}
+        : options_(options),
+          targets_(std::move(targets)),
+          pending_(targets_.begin(), targets_.end()) {}
 
     std::vector<city_line>& lines() { return lines_; }
     bool interrupted() const { return interrupted_; }
@@ -138,10 +140,10 @@ public:
         pool_options.pages_per_browser = options_.pages_per_browser;
         pool_ = co_await crawler::browser_pool::start(executor, pool_options);
 
-        const int workers = options_.mode == "sync"
-                                ? 1
-                                : std::min<int>(options_.concurrency,
-                                                static_cast<int>(targets_.size()));
+        const int workers =
+            options_.mode == "sync"
+                ? 1
+                : std::min<int>(options_.concurrency, static_cast<int>(targets_.size()));
         log->info("crawl starting cities={} mode={} concurrency={} browsers={}",
                   targets_.size(),
                   options_.mode,
@@ -191,7 +193,7 @@ public:
 
     std::size_t cities_done() const { return lines_.size(); }
 
-private:
+  private:
     asio::awaitable<void> worker(std::reference_wrapper<crawler::page_sink> sink) {
         while (!stop_requested_ && !pending_.empty()) {
             auto target = pending_.front();
@@ -234,7 +236,8 @@ private:
             spdlog::get("app")->warn("city={} failed: {}", target.slug, error.what());
         }
         line.finished_at = utc_now_iso();
-        line.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
+        line.elapsed =
+            std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
         co_return line;
     }
 
@@ -268,7 +271,9 @@ asio::awaitable<void> show_progress(const crawl_run& run,
     fmt::print(stderr, "\n");
 }
 
-asio::awaitable<void> run_and_flag(crawl_run& run, crawler::page_sink& sink, bool& finished,
+asio::awaitable<void> run_and_flag(crawl_run& run,
+                                   crawler::page_sink& sink,
+                                   bool& finished,
                                    std::exception_ptr& failure) {
     try {
         co_await run.run(sink);
@@ -279,7 +284,8 @@ asio::awaitable<void> run_and_flag(crawl_run& run, crawler::page_sink& sink, boo
 }
 
 // Merges the crawler's view of each city with what the transform stage saw of it.
-void merge_tallies(std::vector<city_line>& lines, const std::map<std::string, city_tally>& tallies) {
+void merge_tallies(std::vector<city_line>& lines,
+                   const std::map<std::string, city_tally>& tallies) {
     for (auto& line : lines) {
         const auto found = tallies.find(line.slug);
         if (found == tallies.end()) {
@@ -406,9 +412,9 @@ int run_crawl(const crawl_options& options) {
         summary.errors += static_cast<std::int64_t>(line.problems.size());
     }
     summary.status = failure || !database_failure.empty() ? "failed"
-                     : run.interrupted()                   ? "interrupted"
-                     : summary.cities_failed > 0           ? "partial"
-                                                           : "ok";
+                     : run.interrupted()                  ? "interrupted"
+                     : summary.cities_failed > 0          ? "partial"
+                                                          : "ok";
     if (database_failure.empty()) {
         try {
             for (const auto& line : lines) {

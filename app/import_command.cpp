@@ -110,13 +110,14 @@ int run_import(const import_options& options) {
     summary.status = files_failed == 0 ? "ok" : (files_loaded == 0 ? "failed" : "partial");
     store->finish_run(run_id, summary);
     const auto rows = store->count_events();
-    fmt::print("files: {} loaded, {} skipped (no event data), {} failed; events: {}; rows in "
-               "database: {}\n",
-               files_loaded,
-               files_skipped,
-               files_failed,
-               summary.events,
-               rows);
+    fmt::print(
+        "files: {} loaded, {} skipped (no event data), {} failed; events: {}; rows in "
+        "database: {}\n",
+        files_loaded,
+        files_skipped,
+        files_failed,
+        summary.events,
+        rows);
     log->info("import finished run_id={} status={} events={} rows={}",
               run_id,
               summary.status,

@@ -1,7 +1,5 @@
 #include "app/logging.hpp"
 
-#include "app/clock.hpp"
-
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -10,6 +8,8 @@
 #include <memory>
 #include <stdexcept>
 #include <vector>
+
+#include "app/clock.hpp"
 
 namespace eventcrawl::app {
 namespace {
@@ -49,17 +49,14 @@ void append_json_string(std::string_view text, spdlog::memory_buf_t& out) {
 
 // One JSON object per line, for log collectors.
 class json_formatter final : public spdlog::formatter {
-public:
+  public:
     void format(const spdlog::details::log_msg& message, spdlog::memory_buf_t& out) override {
         const auto whole = std::chrono::floor<std::chrono::seconds>(message.time);
         const auto millis =
             std::chrono::duration_cast<std::chrono::milliseconds>(message.time - whole).count();
         auto stamp = format_utc_iso(whole);
         stamp.pop_back();  // the trailing 'Z' goes after the milliseconds
-        fmt::format_to(std::back_inserter(out),
-                       "{{\"ts\":\"{}.{:03}Z\",\"level\":",
-                       stamp,
-                       millis);
+        fmt::format_to(std::back_inserter(out), "{{\"ts\":\"{}.{:03}Z\",\"level\":", stamp, millis);
         const auto level_name = spdlog::level::to_string_view(message.level);
         append_json_string(std::string_view(level_name.data(), level_name.size()), out);
         out.append(std::string_view(",\"logger\":"));
@@ -84,17 +81,15 @@ void setup_logging(const std::string& level, const std::string& format) {
                                     "': expected trace, debug, info, warn, error, critical or off");
     }
     if (format != "text" && format != "json") {
-        throw std::invalid_argument("invalid --log-format '" + format +
-                                    "': expected text or json");
+        throw std::invalid_argument("invalid --log-format '" + format + "': expected text or json");
     }
 
     auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
     if (format == "json") {
         sink->set_formatter(std::make_unique<json_formatter>());
     } else {
-        sink->set_formatter(
-            std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ [%n] %v",
-                                                      spdlog::pattern_time_type::utc));
+        sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+            "%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ [%n] %v", spdlog::pattern_time_type::utc));
     }
     for (const auto& name : module_loggers) {
         spdlog::drop(name);

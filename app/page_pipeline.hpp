@@ -1,10 +1,9 @@
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/io_context.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -31,7 +30,7 @@ struct city_tally {
 // Transforms raw pages and writes their events in batches. Single-threaded: the async crawl
 // runs it on the pipeline thread, the sync crawl calls it inline.
 class page_processor {
-public:
+  public:
     page_processor(db::store& store, std::size_t batch_rows, std::chrono::milliseconds max_age);
 
     // Transforms the page and buffers its events; a page that cannot be transformed is
@@ -44,7 +43,7 @@ public:
     const db::batch_writer& writer() const { return writer_; }
     std::int64_t events_accepted() const { return events_accepted_.load(); }
 
-private:
+  private:
     db::batch_writer writer_;
     std::map<std::string, city_tally> tallies_;
     std::atomic<std::int64_t> events_accepted_{0};
@@ -53,7 +52,7 @@ private:
 // The async crawl's transform and write stages on a thread of their own, fed through a
 // bounded channel, so that database calls never block the thread that carries CDP traffic.
 class page_pipeline {
-public:
+  public:
     using channel_type = boost::asio::experimental::concurrent_channel<void(
         boost::system::error_code, pipeline::raw_page)>;
 
@@ -76,7 +75,7 @@ public:
     std::int64_t pages_lost() const { return pages_lost_; }
     const std::string& fatal_error() const { return fatal_error_; }
 
-private:
+  private:
     boost::asio::awaitable<void> receive_loop();
     boost::asio::awaitable<void> flush_loop();
 

@@ -8,8 +8,8 @@ namespace eventcrawl::pipeline {
 // Where a captured body came from; the transform picks the JSON shape from it.
 enum class page_source {
     listing_html,  // HTML of a listing page; the events sit in window.__SERVER_DATA__
-    search_xhr,   // body of POST /api/v3/destination/search/
-    file,         // a recorded payload file given to `eventcrawl import`
+    search_xhr,    // body of POST /api/v3/destination/search/
+    file,          // a recorded payload file given to `eventcrawl import`
 };
 
 // One captured body, as it travels from a city task to the transform stage.

@@ -1,11 +1,10 @@
 #include "pipeline/transform.hpp"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/stream_parser.hpp>
@@ -168,10 +167,10 @@ void locate_events_object(located_page& located,
             details += fmt::format(" {}={}", std::string_view(key), json::serialize(value));
         }
     }
-    reader.fail(transform_failure::wrong_shape,
-                "",
-                fmt::format("expected Eventbrite event data, got an API error response:{}",
-                            details));
+    reader.fail(
+        transform_failure::wrong_shape,
+        "",
+        fmt::format("expected Eventbrite event data, got an API error response:{}", details));
 }
 
 bool is_error_response(const json::object& root) {
@@ -403,11 +402,11 @@ std::optional<int> read_small_int(const json::object& pagination,
         return std::nullopt;
     }
     if (*value < 0 || *value > std::numeric_limits<int>::max()) {
-        reader.fail(transform_failure::wrong_shape,
-                    child_path(path, key),
-                    fmt::format("expected a count from 0 to {}, got {}",
-                                std::numeric_limits<int>::max(),
-                                *value));
+        reader.fail(
+            transform_failure::wrong_shape,
+            child_path(path, key),
+            fmt::format(
+                "expected a count from 0 to {}, got {}", std::numeric_limits<int>::max(), *value));
     }
     return static_cast<int>(*value);
 }

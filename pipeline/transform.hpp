@@ -12,25 +12,25 @@ namespace eventcrawl::pipeline {
 
 // Why a body could not be turned into events.
 enum class transform_failure {
-    invalid_json,             // not parseable as JSON (includes truncated bodies)
-    wrong_shape,              // JSON, but not any known Eventbrite shape, or a field of the wrong type
-    missing_server_data,      // HTML without window.__SERVER_DATA__
-    incomplete_server_data,   // window.__SERVER_DATA__ present but cut off
-    bot_wall,                 // an interstitial or challenge page where data was expected
-    no_event_data,            // a recorded file that is a known non-event document: a search
-                              // request body, an API error response, or saved event-card HTML
+    invalid_json,         // not parseable as JSON (includes truncated bodies)
+    wrong_shape,          // JSON, but not any known Eventbrite shape, or a field of the wrong type
+    missing_server_data,  // HTML without window.__SERVER_DATA__
+    incomplete_server_data,  // window.__SERVER_DATA__ present but cut off
+    bot_wall,                // an interstitial or challenge page where data was expected
+    no_event_data,           // a recorded file that is a known non-event document: a search
+                             // request body, an API error response, or saved event-card HTML
 };
 
 // A body that could not be transformed. what() names the source (file, or city and page),
 // the field path where the problem was found, and what was expected there.
 class transform_error : public std::runtime_error {
-public:
+  public:
     transform_error(transform_failure failure, std::string message)
         : std::runtime_error(std::move(message)), failure_(failure) {}
 
     transform_failure failure() const noexcept { return failure_; }
 
-private:
+  private:
     transform_failure failure_;
 };
 

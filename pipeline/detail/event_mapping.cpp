@@ -85,7 +85,8 @@ std::optional<double> read_coordinate(const json::object& address,
         return std::nullopt;
     }
     if (!std::isfinite(number) || std::abs(number) > limit) {
-        site.warn(field, fmt::format("coordinate {} is outside ±{}, stored as null", number, limit));
+        site.warn(field,
+                  fmt::format("coordinate {} is outside ±{}, stored as null", number, limit));
         return std::nullopt;
     }
     return number;
@@ -103,9 +104,9 @@ void set_times(event_record& record,
     }
     const date::time_zone* zone = find_zone(*record.timezone);
     if (zone == nullptr) {
-        site.warn("timezone",
-                  fmt::format("unknown time zone \"{}\", UTC times stored as null",
-                              *record.timezone));
+        site.warn(
+            "timezone",
+            fmt::format("unknown time zone \"{}\", UTC times stored as null", *record.timezone));
         return;
     }
     if (start_local) {
@@ -176,10 +177,10 @@ price_reading read_price(const json::object& availability,
     }
     reading.minor = decimal_to_minor(*major, currency_exponent(*reading.currency));
     if (!reading.minor) {
-        site.warn(child_path(price_path, "major_value"),
-                  fmt::format("invalid amount \"{}\" for {}, price stored as null",
-                              *major,
-                              *reading.currency));
+        site.warn(
+            child_path(price_path, "major_value"),
+            fmt::format(
+                "invalid amount \"{}\" for {}, price stored as null", *major, *reading.currency));
     }
     return reading;
 }
@@ -526,12 +527,10 @@ event_record map_json_ld_event(const json::object& item, std::string id, const e
         record.venue_name = non_empty(reader.string_at(*location, "name", location_path));
         if (const json::object* address = reader.object_at(*location, "address", location_path)) {
             const std::string address_path = child_path(location_path, "address");
-            record.address =
-                non_empty(reader.string_at(*address, "streetAddress", address_path));
+            record.address = non_empty(reader.string_at(*address, "streetAddress", address_path));
             record.city = non_empty(reader.string_at(*address, "addressLocality", address_path));
             record.region = non_empty(reader.string_at(*address, "addressRegion", address_path));
-            record.country =
-                non_empty(reader.string_at(*address, "addressCountry", address_path));
+            record.country = non_empty(reader.string_at(*address, "addressCountry", address_path));
         }
     }
     if (const json::object* organizer = reader.object_at(item, "organizer", site.path)) {

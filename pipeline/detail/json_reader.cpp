@@ -176,8 +176,7 @@ std::optional<std::string> json_reader::id_at(const json::object& parent,
     fail_type(child_path(parent_path, key), "a string or an integer", *value);
 }
 
-const json::object& json_reader::as_object(const json::value& value,
-                                           std::string_view path) const {
+const json::object& json_reader::as_object(const json::value& value, std::string_view path) const {
     if (!value.is_object()) {
         fail_type(path.empty() ? std::string_view("top level") : path, "an object", value);
     }

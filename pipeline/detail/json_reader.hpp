@@ -23,7 +23,7 @@ std::string index_path(std::string_view path, std::size_t index);
 // Typed, path-aware reads from one body. Every error names the source and the JSON path,
 // and warnings are collected for the caller instead of failing the page.
 class json_reader {
-public:
+  public:
     json_reader(std::string source, std::vector<std::string>* warnings);
 
     const std::string& source() const noexcept { return source_; }
@@ -61,7 +61,7 @@ public:
     const boost::json::object& as_object(const boost::json::value& value,
                                          std::string_view path) const;
 
-private:
+  private:
     std::string source_;
     std::vector<std::string>* warnings_;
 };

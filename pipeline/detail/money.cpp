@@ -10,9 +10,23 @@ namespace {
 
 // Active ISO 4217 codes whose minor unit is not 2.
 // NOTE: recorded Eventbrite prices confirm the exponent only for USD, GBP, EUR, CAD, AUD and SGD.
-constexpr std::array<std::string_view, 17> zero_decimal_codes = {
-    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG",
-    "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"};
+constexpr std::array<std::string_view, 17> zero_decimal_codes = {"BIF",
+                                                                 "CLP",
+                                                                 "DJF",
+                                                                 "GNF",
+                                                                 "ISK",
+                                                                 "JPY",
+                                                                 "KMF",
+                                                                 "KRW",
+                                                                 "PYG",
+                                                                 "RWF",
+                                                                 "UGX",
+                                                                 "UYI",
+                                                                 "VND",
+                                                                 "VUV",
+                                                                 "XAF",
+                                                                 "XOF",
+                                                                 "XPF"};
 constexpr std::array<std::string_view, 7> three_decimal_codes = {
     "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"};
 constexpr std::array<std::string_view, 2> four_decimal_codes = {"CLF", "UYW"};

@@ -1,6 +1,7 @@
 // End-to-end tests of the eventcrawl command line that need neither Chromium nor PostgreSQL.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "tests/app/process.hpp"
@@ -39,8 +40,8 @@ TEST_SUITE("app") {
     TEST_CASE("import every fixture twice") {
         temp_dir dir;
         const auto database = dir.path() / "events.db";
-        std::vector<std::string> argv = {eventcrawl_binary, "import", "--db",
-                                         "sqlite:" + database.string()};
+        std::vector<std::string> argv = {
+            eventcrawl_binary, "import", "--db", "sqlite:" + database.string()};
         const auto files = fixture_files();
         REQUIRE(files.size() == 16);
         argv.insert(argv.end(), files.begin(), files.end());
@@ -67,7 +68,8 @@ TEST_SUITE("app") {
         temp_dir dir;
         const auto database = dir.path() / "events.db";
         const auto truncated = dir.path() / "truncated.json";
-        write_file(truncated, R"({"events":{"pagination":{"object_count":3},"results":[{"id":"1",)");
+        write_file(truncated,
+                   R"({"events":{"pagination":{"object_count":3},"results":[{"id":"1",)");
         const auto good = fixtures / "destination-events_by-ids_eventbrite-de_bavaria_trimmed.json";
 
         const auto result = run_command({eventcrawl_binary,
@@ -84,11 +86,12 @@ TEST_SUITE("app") {
     }
 
     TEST_CASE("import rejects missing database folder") {
-        const auto result = run_command({eventcrawl_binary,
-                                         "import",
-                                         "--db",
-                                         "sqlite:/nonexistent-folder/events.db",
-                                         (fixtures / "destination-event_single_oslo_eventbrite-co-uk-url.json").string()});
+        const auto result = run_command(
+            {eventcrawl_binary,
+             "import",
+             "--db",
+             "sqlite:/nonexistent-folder/events.db",
+             (fixtures / "destination-event_single_oslo_eventbrite-co-uk-url.json").string()});
         CAPTURE(result.output);
         CHECK(result.exit_code == 1);
         CHECK(result.output.find("/nonexistent-folder") != std::string::npos);
@@ -97,7 +100,8 @@ TEST_SUITE("app") {
     TEST_CASE("crawl rejects malformed city list") {
         temp_dir dir;
         const auto cities = dir.path() / "cities.yaml";
-        write_file(cities, "cities:\n  - slug: ny--new-york\n    name: New York\n    latitude: north\n");
+        write_file(cities,
+                   "cities:\n  - slug: ny--new-york\n    name: New York\n    latitude: north\n");
         const auto result = run_command({eventcrawl_binary,
                                          "crawl",
                                          "--cities",
@@ -145,8 +149,15 @@ TEST_SUITE("app") {
         const auto result = run_command({eventcrawl_binary, "crawl", "--help"});
         CAPTURE(result.output);
         CHECK(result.exit_code == 0);
-        for (const char* option : {"--cities", "--city", "--base-url", "--db", "--concurrency",
-                                   "--browsers", "--browser-url", "--max-pages", "--mode",
+        for (const char* option : {"--cities",
+                                   "--city",
+                                   "--base-url",
+                                   "--db",
+                                   "--concurrency",
+                                   "--browsers",
+                                   "--browser-url",
+                                   "--max-pages",
+                                   "--mode",
                                    "--queue-capacity"}) {
             CAPTURE(option);
             CHECK(result.output.find(option) != std::string::npos);

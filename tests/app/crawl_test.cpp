@@ -18,7 +18,8 @@ using eventcrawl::test::temp_dir;
 
 const std::string eventcrawl_binary = EVENTCRAWL_BINARY;
 const std::string replay_binary = REPLAY_BINARY;
-const std::filesystem::path corpus = std::filesystem::path(EVENTCRAWL_SOURCE_DIR) / "replay/corpus/real";
+const std::filesystem::path corpus =
+    std::filesystem::path(EVENTCRAWL_SOURCE_DIR) / "replay/corpus/real";
 
 std::string read_text(const std::filesystem::path& path) {
     std::ifstream in(path);
@@ -39,7 +40,7 @@ long long expected_value(const std::string& key) {
 
 // The replay site on a free loopback port, stopped when the test ends.
 class replay_site {
-public:
+  public:
     explicit replay_site(const std::filesystem::path& corpus_dir)
         : process_({replay_binary, "--corpus", corpus_dir.string(), "--port", "0"}) {
         const auto line = process_.read_line();
@@ -51,7 +52,7 @@ public:
     }
     const std::string& url() const { return url_; }
 
-private:
+  private:
     background_process process_;
     std::string url_;
 };

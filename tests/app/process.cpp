@@ -135,7 +135,8 @@ int background_process::stop() {
 }
 
 temp_dir::temp_dir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "eventcrawl-test-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "eventcrawl-test-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) {
         throw std::runtime_error("mkdtemp failed for " + pattern);
     }

@@ -20,7 +20,7 @@ command_result run_command(const std::vector<std::string>& argv);
 
 // A child process that runs until stop() or destruction (SIGTERM, then SIGKILL after 5 s).
 class background_process {
-public:
+  public:
     explicit background_process(const std::vector<std::string>& argv);
     ~background_process();
     background_process(const background_process&) = delete;
@@ -34,7 +34,7 @@ public:
 
     pid_t pid() const { return pid_; }
 
-private:
+  private:
     pid_t pid_ = -1;
     int stdout_fd_ = -1;
     std::string buffered_;
@@ -42,14 +42,14 @@ private:
 
 // A temporary directory removed with everything in it on destruction.
 class temp_dir {
-public:
+  public:
     temp_dir();
     ~temp_dir();
     temp_dir(const temp_dir&) = delete;
     temp_dir& operator=(const temp_dir&) = delete;
     const std::filesystem::path& path() const { return path_; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

@@ -35,8 +35,8 @@ constexpr std::string_view new_york_html =
     "listing-page_city-browse_ny--new-york_events_2025-07_server-data-8-buckets.html";
 
 bool has_no_venue(const event_record& event) {
-    return !event.venue_name && !event.address && !event.city && !event.region &&
-           !event.country && !event.latitude && !event.longitude;
+    return !event.venue_name && !event.address && !event.city && !event.region && !event.country &&
+           !event.latitude && !event.longitude;
 }
 
 }  // namespace

@@ -155,8 +155,8 @@ TEST_SUITE("pipeline") {
             }
             REQUIRE(record.longitude);
             CHECK(*record.longitude == doctest::Approx(-0.12));
-            const bool warned = any_warning_contains(
-                output, "id=1000000000001", "primary_venue.address.latitude");
+            const bool warned =
+                any_warning_contains(output, "id=1000000000001", "primary_venue.address.latitude");
             CHECK(warned == entry.warns);
         }
     }
