@@ -329,12 +329,14 @@ asio::awaitable<std::string> resolve_browser_url(asio::any_io_executor executor,
             response.result_int()));
     }
     // Chrome advertises its own bind address; keep its path but use the host:port we reached.
-    auto ws_url = boost::urls::parse_uri(std::string(advertised->get_string()));
+    // parse_uri returns a view, so the text it parses must outlive it.
+    const std::string advertised_url(advertised->get_string());
+    auto ws_url = boost::urls::parse_uri(advertised_url);
     if (!ws_url) {
-        throw std::runtime_error(fmt::format("GET {}/json/version returned an invalid "
-                                             "webSocketDebuggerUrl '{}'",
-                                             url,
-                                             std::string(advertised->get_string())));
+        throw std::runtime_error(fmt::format(
+            "GET {}/json/version returned an invalid webSocketDebuggerUrl '{}'",
+            url,
+            advertised_url));
     }
     co_return fmt::format("ws://{}:{}{}", host, port, std::string(ws_url->encoded_path()));
 }

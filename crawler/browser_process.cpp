@@ -106,6 +106,29 @@ std::vector<std::string> chromium_environment(const fs::path& temp_dir) {
     return environment;
 }
 
+// Ids of Chromium processes (argv[0] contains "chrom") whose command line mentions `marker`.
+// Chromium's crash handlers start their own sessions, so they leave the browser's process group
+// but still carry the temp dir's path.
+std::vector<pid_t> processes_mentioning(const std::string& marker) {
+    std::vector<pid_t> found;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator("/proc", error)) {
+        const auto name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
+            continue;
+        }
+        std::ifstream file(entry.path() / "cmdline", std::ios::binary);
+        const std::string command_line((std::istreambuf_iterator<char>(file)),
+                                       std::istreambuf_iterator<char>());
+        const std::string_view program(command_line.c_str());  // argv[0], up to its NUL
+        if (program.find("chrom") != std::string_view::npos &&
+            command_line.find(marker) != std::string::npos) {
+            found.push_back(static_cast<pid_t>(std::stol(name)));
+        }
+    }
+    return found;
+}
+
 std::vector<char*> pointer_array(std::vector<std::string>& strings) {
     std::vector<char*> pointers;
     for (auto& text : strings) {
@@ -280,6 +303,14 @@ void browser_process::terminate() {
                 ::kill(-pid_, SIGKILL);
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        // Crash handlers run in their own sessions; find them by the temp dir in their
+        // arguments, and reap those reparented to this process.
+        if (!temp_dir_.empty()) {
+            for (const pid_t helper : processes_mentioning(temp_dir_.string() + "/")) {
+                ::kill(helper, SIGKILL);
+                ::waitpid(helper, nullptr, 0);
+            }
         }
         detail::logger()->debug("chromium stopped pid={}", pid_);
     }

@@ -25,6 +25,8 @@ struct browser_launch_options {
 // temporary profile. The destructor kills the group, reaps it and removes the temp dir, so an
 // exception anywhere above still leaves no browser behind.
 //
+// NOTE: if this process dies without unwinding (SIGKILL, abort), the browser keeps running,
+// because posix_spawn cannot set PR_SET_PDEATHSIG in the child.
 // @note launch() makes this process a child subreaper (PR_SET_CHILD_SUBREAPER), so Chromium's
 // helpers (zygote, crash handler) are reparented here when the browser dies and can be reaped.
 class browser_process {
@@ -49,8 +51,9 @@ public:
     // Waits up to `timeout` for the main process to exit on its own (after Browser.close).
     boost::asio::awaitable<bool> wait_for_exit(std::chrono::milliseconds timeout);
 
-    // SIGKILLs the whole process group, reaps every member that is our child and removes the
-    // temp dir. Safe to call more than once.
+    // SIGKILLs the whole process group and the helpers that left it (found by the temp dir in
+    // their command line), reaps those that are children of this process and removes the temp
+    // dir. Safe to call more than once.
     void terminate();
 
 private:

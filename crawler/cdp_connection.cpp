@@ -98,7 +98,10 @@ asio::awaitable<std::shared_ptr<cdp_connection>> cdp_connection::connect(
     }
     std::string host(parsed->host());
     std::string port = parsed->has_port() ? std::string(parsed->port()) : "80";
-    std::string target = parsed->encoded_target().empty() ? "/" : std::string(parsed->encoded_target());
+    std::string target = std::string(parsed->encoded_target());
+    if (target.empty()) {
+        target = "/";
+    }
 
     std::shared_ptr<cdp_connection> self(new cdp_connection(executor, websocket_url, options));
     auto& tcp = beast::get_lowest_layer(self->socket_);
@@ -180,7 +183,8 @@ asio::awaitable<void> cdp_connection::run_writer(std::shared_ptr<cdp_connection>
         if (receive_error) {
             break;
         }
-        auto [write_error, bytes] = co_await self->socket_.async_write(asio::buffer(text), use_tuple);
+        auto [write_error, bytes] =
+            co_await self->socket_.async_write(asio::buffer(text), use_tuple);
         if (write_error) {
             detail::logger()->debug(
                 "cdp write failed url={} error=\"{}\"", self->url_, write_error.message());
@@ -198,7 +202,8 @@ void cdp_connection::dispatch_message(std::string_view text) {
     error_code parse_error;
     auto value = json::parse(text, parse_error);
     if (parse_error || !value.is_object()) {
-        detail::logger()->warn("cdp message is not a JSON object url={} bytes={}", url_, text.size());
+        detail::logger()->warn(
+            "cdp message is not a JSON object url={} bytes={}", url_, text.size());
         return;
     }
     auto& message = value.as_object();

@@ -21,7 +21,7 @@
 
 namespace eventcrawl::crawler {
 
-// Why a CDP call or event wait did not produce a result.
+// Reason a CDP call or event wait produced no result.
 enum class cdp_failure {
     none,
     timeout,            // no reply or event before the deadline
@@ -34,7 +34,7 @@ enum class cdp_failure {
 
 std::string_view to_string(cdp_failure failure) noexcept;
 
-// Outcome of one CDP call: `result` when failure == none, otherwise `message` says why.
+// Outcome of one CDP call: `result` when failure == none, otherwise `message` explains it.
 struct cdp_result {
     cdp_failure failure = cdp_failure::none;
     boost::json::object result;
@@ -99,7 +99,7 @@ public:
     cdp_connection& operator=(const cdp_connection&) = delete;
 
     // Sends `method` with `params` on `session_id` ("" = browser level) and waits until the reply
-    // arrives or `timeout` passes. Never throws for CDP-level failures; see cdp_result.
+    // arrives or `timeout` passes. Returns CDP-level failures as values; see cdp_result.
     boost::asio::awaitable<cdp_result> try_call(std::string method,
                                                 boost::json::object params,
                                                 std::string session_id,

@@ -22,10 +22,10 @@ namespace {
 constexpr std::string_view search_path = "/api/v3/destination/search/";
 
 // Clicks the listing's own next button, the way a reader pages. Resolves to "clicked",
-// "disabled" (the page says there is no next page) or "missing" (no button: page by reloading
-// instead). It first waits (up to 5 s) until the document is parsed, so the page's own script
-// has attached its click handler, and until an earlier search request has been rendered
-// (the listing marks that time with data-loading="true" on <body>).
+// "disabled" (the listing has no next page) or "missing" (no button, so the crawl pages by
+// reloading instead). It first waits (up to 5 s) until the document is parsed, so the page's
+// own script has attached its click handler, and until an earlier search request has been
+// rendered (the listing marks that time with data-loading="true" on <body>).
 constexpr const char* click_next_script = R"js((async () => {
     const deadline = Date.now() + 5000;
     const busy = () => document.readyState === 'loading' ||
@@ -64,7 +64,10 @@ const std::vector<std::string> blocked_url_patterns = {
 
 std::string string_at(const json::object& object, std::string_view key) {
     const auto* value = object.if_contains(key);
-    return value != nullptr && value->is_string() ? std::string(value->get_string()) : std::string();
+    if (value == nullptr || !value->is_string()) {
+        return {};
+    }
+    return std::string(value->get_string());
 }
 
 bool is_bot_wall_status(int status) {
@@ -121,7 +124,8 @@ private:
     asio::awaitable<json::object> page_call(std::string method,
                                             json::object params,
                                             steady_clock::time_point deadline);
-    asio::awaitable<void> pump_event(steady_clock::time_point deadline, std::string_view waiting_for);
+    asio::awaitable<void> pump_event(steady_clock::time_point deadline,
+                                     std::string_view waiting_for);
     asio::awaitable<std::string> response_body(std::string request_id,
                                                steady_clock::time_point deadline);
 
@@ -258,12 +262,14 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_pages() {
                                                  : crawl_outcome::stopped;
         }
         if (capture.next_button_disabled) {
-            detail::logger()->debug("city last page city={} page={} reason=\"next button disabled\"",
-                                    city_.slug,
-                                    page - 1);
+            detail::logger()->debug(
+                "city last page city={} page={} reason=\"next button disabled\"",
+                city_.slug,
+                page - 1);
             co_return crawl_outcome::finished;
         }
         if (!capture.captured) {
+            // TODO: retry a failed page (honouring Retry-After) instead of ending the city.
             capture.failure.page = page;
             record_failure(std::move(capture.failure));
             co_return crawl_outcome::stopped;
@@ -441,8 +447,8 @@ asio::awaitable<json::object> city_crawl::page_call(std::string method,
 
 asio::awaitable<void> city_crawl::pump_event(steady_clock::time_point deadline,
                                              std::string_view waiting_for) {
-    const auto budget = remaining(deadline);
-    auto [failure, event] = co_await connection_->next_event(session_id_, std::max(budget, milliseconds(0)));
+    const auto budget = std::max(remaining(deadline), milliseconds(0));
+    auto [failure, event] = co_await connection_->next_event(session_id_, budget);
     if (failure == cdp_failure::timeout) {
         throw cdp_error(cdp_failure::timeout,
                         fmt::format("city {} page {}: timed out waiting for {}",
@@ -467,7 +473,8 @@ asio::awaitable<void> city_crawl::pump_event(steady_clock::time_point deadline,
         params["requestId"] = string_at(event.params, "requestId");
         params["errorReason"] = "BlockedByClient";
         auto budget_left = std::clamp(remaining(deadline), milliseconds(1), options_.call_timeout);
-        co_await connection_->try_call("Fetch.failRequest", std::move(params), session_id_, budget_left);
+        co_await connection_->try_call(
+            "Fetch.failRequest", std::move(params), session_id_, budget_left);
     }
 }
 
@@ -479,7 +486,8 @@ asio::awaitable<std::string> city_crawl::response_body(std::string request_id,
     auto body = string_at(result, "body");
     if (const auto* encoded = result.if_contains("base64Encoded");
         encoded != nullptr && encoded->is_bool() && encoded->get_bool()) {
-        // Chromium base64-encodes bodies it considers binary; a listing or JSON never is one.
+        // Chromium base64-encodes bodies it treats as binary. Listing HTML and search JSON are
+        // text, so a binary body becomes a marker that the checks classify as neither.
         body = "<binary body>";
     }
     co_return body;
@@ -493,7 +501,8 @@ asio::awaitable<page_capture> city_crawl::capture_navigation(int page,
                                                              steady_clock::time_point deadline) {
     phase_ = "navigate";
     const auto url = page_url(page);
-    const auto load_deadline = std::min(deadline, steady_clock::now() + options_.navigation_timeout);
+    const auto load_deadline =
+        std::min(deadline, steady_clock::now() + options_.navigation_timeout);
     json::object params;
     params["url"] = url;
     auto navigation = co_await page_call("Page.navigate", std::move(params), load_deadline);
@@ -542,6 +551,13 @@ asio::awaitable<page_capture> city_crawl::capture_navigation(int page,
 asio::awaitable<page_capture> city_crawl::capture_next_click(int page,
                                                              steady_clock::time_point deadline) {
     phase_ = "navigate";
+
+    // Pump events until the page's script ran: paused Fetch requests (a stylesheet blocks
+    // scripts) are only failed while events are read, so Runtime.evaluate alone could stall.
+    while (!tracker_.dom_content_loaded()) {
+        co_await pump_event(deadline, "DOMContentLoaded before the next-page click");
+    }
+
     const auto since = tracker_.next_order();
     json::object params;
     params["expression"] = click_next_script;
@@ -551,7 +567,8 @@ asio::awaitable<page_capture> city_crawl::capture_next_click(int page,
 
     page_capture capture;
     std::string click;
-    if (const auto* remote = evaluation.if_contains("result"); remote != nullptr && remote->is_object()) {
+    const auto* remote = evaluation.if_contains("result");
+    if (remote != nullptr && remote->is_object()) {
         click = string_at(remote->as_object(), "value");
     }
     if (click == "disabled") {
@@ -559,7 +576,8 @@ asio::awaitable<page_capture> city_crawl::capture_next_click(int page,
         co_return capture;
     }
     if (click != "clicked") {
-        detail::logger()->debug("no next button city={} page={} result={}", city_.slug, page, click);
+        detail::logger()->debug(
+            "no next button city={} page={} result={}", city_.slug, page, click);
         capture.no_next_button = true;
         co_return capture;
     }

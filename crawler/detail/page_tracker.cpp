@@ -10,7 +10,10 @@ namespace {
 
 std::string string_at(const json::object& object, std::string_view key) {
     const auto* value = object.if_contains(key);
-    return value != nullptr && value->is_string() ? std::string(value->get_string()) : std::string();
+    if (value == nullptr || !value->is_string()) {
+        return {};
+    }
+    return std::string(value->get_string());
 }
 
 const json::object* object_at(const json::object& object, std::string_view key) {
@@ -26,6 +29,10 @@ bool is_static_resource_type(std::string_view resource_type) {
 }
 
 void page_tracker::apply(const cdp_event& event) {
+    if (event.method == "Page.domContentEventFired") {
+        dom_content_loaded_ = true;
+        return;
+    }
     const auto& params = event.params;
     const auto request_id = string_at(params, "requestId");
     if (request_id.empty()) {
@@ -48,7 +55,13 @@ void page_tracker::apply(const cdp_event& event) {
         }
         request.finished = false;
         request.failed = false;
-        logger()->trace("request type={} method={} url={}", request.resource_type, request.method, request.url);
+        if (request.resource_type == "Document") {
+            dom_content_loaded_ = false;
+        }
+        logger()->trace("request seen type={} method={} url={}",
+                        request.resource_type,
+                        request.method,
+                        request.url);
         return;
     }
 
@@ -75,7 +88,8 @@ void page_tracker::apply(const cdp_event& event) {
         request.finished = true;
         if (is_static_resource_type(request.resource_type)) {
             ++static_loaded_;
-            logger()->debug("static resource loaded type={} url={}", request.resource_type, request.url);
+            logger()->debug(
+                "static resource loaded type={} url={}", request.resource_type, request.url);
         }
     } else if (event.method == "Network.loadingFailed") {
         request.failed = true;

@@ -9,7 +9,7 @@
 
 namespace eventcrawl::crawler::detail {
 
-// What the Network domain reported about one request, keyed by requestId.
+// Network-domain state of one request, keyed by requestId.
 struct tracked_request {
     std::size_t order = 0;  // position in the order requests were first seen
     std::string request_id;
@@ -43,6 +43,9 @@ public:
 
     std::size_t next_order() const noexcept { return next_order_; }
 
+    // True once Page.domContentEventFired arrived for the newest document request.
+    bool dom_content_loaded() const noexcept { return dom_content_loaded_; }
+
     // Images, fonts, stylesheets and media that finished loading (not blocked).
     int static_loaded() const noexcept { return static_loaded_; }
     // Images, fonts, stylesheets and media that failed (blocked by the client or otherwise).
@@ -53,6 +56,7 @@ private:
     std::size_t next_order_ = 0;
     int static_loaded_ = 0;
     int static_failed_ = 0;
+    bool dom_content_loaded_ = false;
 };
 
 bool is_static_resource_type(std::string_view resource_type);

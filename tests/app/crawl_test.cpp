@@ -112,7 +112,7 @@ TEST_SUITE("app") {
         CHECK(query_number(database, "SELECT count(*) FROM run_cities WHERE status = 'ok'") ==
               expected_value("cities"));
         CHECK(query_number(database, "SELECT sum(pages) FROM run_cities") ==
-              expected_value("pages"));
+              expected_value("pages_crawled"));
         CHECK(query_number(database, "SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
     }
 

@@ -21,6 +21,9 @@ using std::chrono::milliseconds;
 namespace {
 
 constexpr milliseconds long_wait{5000};
+constexpr milliseconds short_wait{100};
+
+using scenario_task = asio::awaitable<void>;
 
 // What a scenario observed, checked after the io_context stopped.
 struct scenario_results {
@@ -72,7 +75,7 @@ TEST_SUITE("crawler.cdp_connection") {
         asio::io_context io;
         fake_cdp_server server(io);
         server.on_request = [](fake_cdp_server& self, const json::object& request) {
-            // Answer only after all three arrived, newest first.
+            // Reply only after all three arrived, newest first.
             if (self.requests.size() < 3) {
                 return;
             }
@@ -83,7 +86,7 @@ TEST_SUITE("crawler.cdp_connection") {
             }
             (void)request;
         };
-        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> asio::awaitable<void> {
+        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> scenario_task {
             auto connection = co_await connect_to(fake);
             auto first = connection->call("Domain.first", json::object(), "", long_wait);
             auto second = connection->call("Domain.second", json::object(), "S1", long_wait);
@@ -108,7 +111,7 @@ TEST_SUITE("crawler.cdp_connection") {
         server.on_request = [](fake_cdp_server& self, const json::object& request) {
             self.reply(request, json::object());
         };
-        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> asio::awaitable<void> {
+        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> scenario_task {
             auto connection = co_await connect_to(fake);
             co_await connection->call("Browser.getVersion", json::object(), "", long_wait);
             co_await connection->close(long_wait);
@@ -130,7 +133,7 @@ TEST_SUITE("crawler.cdp_connection") {
             self.send_event("Network.loadingFinished", first, "unknown-session");
             self.reply(request, json::object());
         };
-        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> asio::awaitable<void> {
+        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> scenario_task {
             auto connection = co_await connect_to(fake);
             connection->register_session("S1", "T1");
             connection->register_session("S2", "T2");
@@ -156,10 +159,10 @@ TEST_SUITE("crawler.cdp_connection") {
     TEST_CASE("call without reply times out") {
         asio::io_context io;
         fake_cdp_server server(io);
-        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> asio::awaitable<void> {
+        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> scenario_task {
             auto connection = co_await connect_to(fake);
             auto outcome =
-                co_await connection->try_call("Page.navigate", json::object(), "S1", milliseconds(100));
+                co_await connection->try_call("Page.navigate", json::object(), "S1", short_wait);
             CHECK(outcome.failure == cdp_failure::timeout);
             CHECK(outcome.message.find("Page.navigate") != std::string::npos);
             CHECK(outcome.message.find("100 ms") != std::string::npos);
@@ -173,7 +176,7 @@ TEST_SUITE("crawler.cdp_connection") {
         server.on_request = [](fake_cdp_server& self, const json::object& request) {
             self.reply_error(request, -32601, "'Foo.bar' wasn't found");
         };
-        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> asio::awaitable<void> {
+        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> scenario_task {
             auto connection = co_await connect_to(fake);
             auto outcome = co_await connection->try_call("Foo.bar", json::object(), "", long_wait);
             CHECK(outcome.failure == cdp_failure::protocol_error);
@@ -236,13 +239,14 @@ TEST_SUITE("crawler.cdp_connection") {
                 }
             };
             scenario_results results;
-            auto scenario = [](fake_cdp_server* fake,
-                               scenario_results* observed) -> asio::awaitable<void> {
+            auto scenario = [](fake_cdp_server* fake, scenario_results* observed) -> scenario_task {
                 auto connection = co_await connect_to(fake);
                 connection->register_session("S1", "T1");
                 connection->register_session("S2", "T2");
-                auto on_first = connection->try_call("Runtime.evaluate", json::object(), "S1", long_wait);
-                auto on_second = connection->try_call("Runtime.evaluate", json::object(), "S2", long_wait);
+                auto on_first =
+                    connection->try_call("Runtime.evaluate", json::object(), "S1", long_wait);
+                auto on_second =
+                    connection->try_call("Runtime.evaluate", json::object(), "S2", long_wait);
                 auto [first, second] = co_await (std::move(on_first) && std::move(on_second));
                 observed->first = std::move(first);
                 observed->second = std::move(second);
@@ -269,11 +273,13 @@ TEST_SUITE("crawler.cdp_connection") {
                 self.drop_connection();
             }
         };
-        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> asio::awaitable<void> {
+        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> scenario_task {
             auto connection = co_await connect_to(fake);
             connection->register_session("S1", "T1");
-            auto browser_call = connection->try_call("Page.navigate", json::object(), "", long_wait);
-            auto session_call = connection->try_call("Page.navigate", json::object(), "S1", long_wait);
+            auto browser_call =
+                connection->try_call("Page.navigate", json::object(), "", long_wait);
+            auto session_call =
+                connection->try_call("Page.navigate", json::object(), "S1", long_wait);
             auto [first, second] = co_await (std::move(browser_call) && std::move(session_call));
             CHECK(first.failure == cdp_failure::connection_closed);
             CHECK(second.failure == cdp_failure::connection_closed);
@@ -281,7 +287,8 @@ TEST_SUITE("crawler.cdp_connection") {
 
             auto [failure, event] = co_await connection->next_event("S1", long_wait);
             CHECK(failure == cdp_failure::connection_closed);
-            auto late = co_await connection->try_call("Page.reload", json::object(), "S1", long_wait);
+            auto late =
+                co_await connection->try_call("Page.reload", json::object(), "S1", long_wait);
             CHECK(late.failure == cdp_failure::connection_closed);
         });
     }
@@ -295,7 +302,7 @@ TEST_SUITE("crawler.cdp_connection") {
             }
             self.reply(request, json::object());
         };
-        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> asio::awaitable<void> {
+        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> scenario_task {
             auto executor = co_await asio::this_coro::executor;
             eventcrawl::crawler::cdp_connection_options options;
             options.session_event_capacity = 4;
@@ -321,7 +328,7 @@ TEST_SUITE("crawler.cdp_connection") {
             self.reply(request, std::move(result));
         };
         scenario_results results;
-        auto scenario = [](fake_cdp_server* fake, scenario_results* observed) -> asio::awaitable<void> {
+        auto scenario = [](fake_cdp_server* fake, scenario_results* observed) -> scenario_task {
             auto connection = co_await connect_to(fake);
             auto result =
                 co_await connection->call("Network.getResponseBody", json::object(), "", long_wait);

@@ -20,7 +20,7 @@
 namespace eventcrawl::crawler::testing {
 
 // A scripted DevTools endpoint on 127.0.0.1 for one client connection. Each request from the
-// client goes to on_request, which answers (or not) through reply/reply_error/send_event.
+// client goes to on_request, which replies (or not) through reply/reply_error/send_event.
 class fake_cdp_server {
 public:
     using request_handler = std::function<void(fake_cdp_server&, const boost::json::object&)>;
@@ -141,7 +141,8 @@ private:
                 boost::beast::get_lowest_layer(*ws).socket().close(ignored);
                 break;
             }
-            auto [write_error, bytes] = co_await ws->async_write(boost::asio::buffer(text), use_tuple);
+            auto [write_error, bytes] =
+                co_await ws->async_write(boost::asio::buffer(text), use_tuple);
             if (write_error) {
                 break;
             }

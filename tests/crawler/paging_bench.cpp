@@ -35,8 +35,8 @@ struct bench_run {
     std::string origin;
     std::string slug;
     int rounds = 3;
-    std::vector<double> ms_per_page[3];
-    int pages[3] = {0, 0, 0};
+    std::vector<double> ms_per_page[4];
+    int pages[4] = {0, 0, 0, 0};
 };
 
 asio::awaitable<void> measure(bench_run* run) {
@@ -45,12 +45,16 @@ asio::awaitable<void> measure(bench_run* run) {
     auto pool = co_await browser_pool::start(executor, pool_options);
     counting_sink sink;
     for (int round = 0; round < run->rounds; ++round) {
-        for (int mode = 0; mode < 3; ++mode) {
+        for (int mode = 0; mode < 4; ++mode) {
             city_task_options options;
-            options.in_page_paging = mode != 1;
-            options.blocking = mode == 2 ? resource_blocking::fetch : resource_blocking::blocked_urls;
+            options.in_page_paging = mode % 2 == 0;
+            options.blocking =
+                mode < 2 ? resource_blocking::blocked_urls : resource_blocking::fetch;
             const auto started = std::chrono::steady_clock::now();
-            auto report = co_await run_city_task(*pool, city_spec{run->slug, run->origin}, options, sink);
+            city_spec city;
+            city.slug = run->slug;
+            city.origin = run->origin;
+            auto report = co_await run_city_task(*pool, std::move(city), options, sink);
             const std::chrono::duration<double, std::milli> elapsed =
                 std::chrono::steady_clock::now() - started;
             run->pages[mode] = report.pages_captured;
@@ -98,10 +102,11 @@ int main(int argc, char** argv) {
     });
     io.run();
 
-    const char* names[3] = {"in-page paging, blocked_urls",
+    const char* names[4] = {"in-page paging, blocked_urls",
                             "full reload, blocked_urls",
-                            "in-page paging, fetch"};
-    for (int mode = 0; mode < 3; ++mode) {
+                            "in-page paging, fetch",
+                            "full reload, fetch"};
+    for (int mode = 0; mode < 4; ++mode) {
         std::printf("%-30s pages=%d ms_per_page:", names[mode], run.pages[mode]);
         for (double value : run.ms_per_page[mode]) {
             std::printf(" %.1f", value);
