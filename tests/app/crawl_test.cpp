@@ -3,6 +3,8 @@
 
 #include <fstream>
 #include <regex>
+#include <set>
+#include <thread>
 #include <sstream>
 
 #include "tests/app/process.hpp"
@@ -38,11 +40,41 @@ long long expected_value(const std::string& key) {
     return std::stoll(match[1]);
 }
 
+// Process ids of every running Chromium process.
+std::set<std::string> chromium_processes() {
+    std::set<std::string> pids;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) {
+            continue;
+        }
+        std::ifstream comm(entry.path() / "comm");
+        std::string command;
+        std::getline(comm, command);
+        std::ifstream stat(entry.path() / "stat");
+        std::string stat_line;
+        std::getline(stat, stat_line);
+        const auto state_at = stat_line.rfind(')');
+        const bool zombie = state_at != std::string::npos && state_at + 2 < stat_line.size() &&
+                            stat_line[state_at + 2] == 'Z';
+        if (command.find("chrom") != std::string::npos && !zombie) {
+            pids.insert(name);
+        }
+    }
+    return pids;
+}
+
 // The replay site on a free loopback port, stopped when the test ends.
 class replay_site {
-  public:
-    explicit replay_site(const std::filesystem::path& corpus_dir)
-        : process_({replay_binary, "--corpus", corpus_dir.string(), "--port", "0"}) {
+public:
+    explicit replay_site(const std::filesystem::path& corpus_dir, int delay_ms = 0)
+        : process_({replay_binary,
+                    "--corpus",
+                    corpus_dir.string(),
+                    "--port",
+                    "0",
+                    "--delay-ms",
+                    std::to_string(delay_ms)}) {
         const auto line = process_.read_line();
         const std::string prefix = "listening on ";
         if (line.rfind(prefix, 0) != 0) {
@@ -154,5 +186,27 @@ TEST_SUITE("app") {
               expected_value("cities") - 1);
         CHECK(query_number(database, "SELECT count(*) FROM runs WHERE status = 'partial'") == 1);
         CHECK(result.output.find("bot_wall") != std::string::npos);
+    }
+
+    TEST_CASE("sigterm stops crawl cleanly") {
+        const auto before = chromium_processes();
+        replay_site site(corpus, 400);
+        temp_dir dir;
+        const auto database = dir.path() / "events.db";
+        background_process crawl(crawl_argv(site.url(), database, "async"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+        const int exit_code = crawl.stop();
+
+        CHECK(exit_code == 2);
+        CHECK(query_number(database, "SELECT count(*) FROM runs WHERE status = 'interrupted'") ==
+              1);
+        CHECK(query_number(database, "SELECT count(*) FROM runs WHERE finished_at IS NULL") == 0);
+        std::set<std::string> left;
+        for (const auto& pid : chromium_processes()) {
+            if (before.count(pid) == 0) {
+                left.insert(pid);
+            }
+        }
+        CHECK(left.empty());
     }
 }

@@ -18,7 +18,7 @@ struct command_result {
 // Runs argv[0] with the arguments, waits for it and captures its output.
 command_result run_command(const std::vector<std::string>& argv);
 
-// A child process that runs until stop() or destruction (SIGTERM, then SIGKILL after 5 s).
+// A child process that runs until stop() or destruction (SIGTERM, then SIGKILL after 30 s).
 class background_process {
   public:
     explicit background_process(const std::vector<std::string>& argv);
