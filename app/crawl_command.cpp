@@ -5,30 +5,29 @@
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <deque>
-#include <list>
+#include <boost/json.hpp>
+#include <fstream>
+#include <set>
 
 #include "app/clock.hpp"
 #include "app/crawl_report.hpp"
+#include "app/crawl_run.hpp"
 #include "app/page_pipeline.hpp"
 #include "config/city_list.hpp"
-#include "crawler/browser_pool.hpp"
-#include "crawler/city_task.hpp"
-#include "crawler/page_sink.hpp"
 #include "db/store.hpp"
 
 namespace eventcrawl::app {
 namespace {
 
 namespace asio = boost::asio;
+namespace json = boost::json;
 using steady = std::chrono::steady_clock;
 
 // Counts every captured page's HTTP status; shared by both sinks.
@@ -37,30 +36,42 @@ struct capture_counters {
     std::int64_t pages = 0;
 };
 
-// Async mode: pages wait in the bounded channel for the pipeline thread.
-class channel_sink final : public crawler::page_sink {
-  public:
+// Async mode: pages and finished cities wait in the bounded channel for the pipeline thread.
+class channel_sink final : public run_sink {
+public:
     channel_sink(page_pipeline::channel_type& channel, capture_counters& counters)
         : channel_(channel), counters_(counters) {}
 
     asio::awaitable<void> deliver(pipeline::raw_page page) override {
         ++counters_.status_codes[page.http_status];
         ++counters_.pages;
+        pipeline_item item;
+        item.page = std::move(page);
+        co_await send(std::move(item));
+    }
+
+    asio::awaitable<void> finish_city(city_line line) override {
+        pipeline_item item;
+        item.city_finished = std::move(line);
+        co_await send(std::move(item));
+    }
+
+private:
+    asio::awaitable<void> send(pipeline_item item) {
         auto [error] = co_await channel_.async_send(
-            boost::system::error_code{}, std::move(page), asio::as_tuple(asio::use_awaitable));
+            boost::system::error_code{}, std::move(item), asio::as_tuple(asio::use_awaitable));
         if (error) {
             throw std::runtime_error("the pipeline stopped accepting pages: " + error.message());
         }
     }
 
-  private:
     page_pipeline::channel_type& channel_;
     capture_counters& counters_;
 };
 
 // Sync mode: each page is transformed and written before the crawler moves on.
-class inline_sink final : public crawler::page_sink {
-  public:
+class inline_sink final : public run_sink {
+public:
     inline_sink(page_processor& processor, capture_counters& counters)
         : processor_(processor), counters_(counters) {}
 
@@ -72,17 +83,18 @@ class inline_sink final : public crawler::page_sink {
         co_return;
     }
 
-  private:
+    asio::awaitable<void> finish_city(city_line line) override {
+        processor_.finish_city(line);
+        co_return;
+    }
+
+private:
     page_processor& processor_;
     capture_counters& counters_;
 };
 
-struct crawl_target {
-    std::string slug;
-    std::string origin;
-};
-
-std::vector<crawl_target> select_targets(const crawl_options& options) {
+std::vector<crawl_target> select_targets(const crawl_options& options,
+                                         const std::set<std::string>& done) {
     const auto cities = config::load_city_list(options.cities_file);
     std::vector<const config::city*> chosen;
     if (options.city_slugs.empty()) {
@@ -100,6 +112,9 @@ std::vector<crawl_target> select_targets(const crawl_options& options) {
     }
     std::vector<crawl_target> targets;
     for (const auto* city : chosen) {
+        if (done.count(city->slug) != 0) {
+            continue;
+        }
         crawl_target target;
         target.slug = city->slug;
         target.origin = base.empty() ? config::origin_for(*city) : base;
@@ -117,142 +132,6 @@ void validate_base_url(const std::string& base_url) {
                                     "': expected http://host[:port] or https://host[:port]");
     }
 }
-
-// The crawl's state on the event-loop thread.
-class crawl_run {
-  public:
-    crawl_run(const crawl_options& options, std::vector<crawl_target> targets)
-        : options_(options),
-          targets_(std::move(targets)),
-          pending_(targets_.begin(), targets_.end()) {}
-
-    std::vector<city_line>& lines() { return lines_; }
-    bool interrupted() const { return interrupted_; }
-
-    asio::awaitable<void> run(crawler::page_sink& sink) {
-        auto executor = co_await asio::this_coro::executor;
-        auto log = spdlog::get("app");
-
-        crawler::browser_pool_options pool_options;
-        pool_options.browsers = options_.browsers;
-        pool_options.browser_urls = options_.browser_urls;
-        pool_options.chromium_path = options_.chromium_path;
-        pool_options.pages_per_browser = options_.pages_per_browser;
-        pool_ = co_await crawler::browser_pool::start(executor, pool_options);
-
-        const int workers =
-            options_.mode == "sync"
-                ? 1
-                : std::min<int>(options_.concurrency, static_cast<int>(targets_.size()));
-        log->info("crawl starting cities={} mode={} concurrency={} browsers={}",
-                  targets_.size(),
-                  options_.mode,
-                  workers,
-                  options_.browser_urls.empty() ? options_.browsers
-                                                : static_cast<int>(options_.browser_urls.size()));
-
-        active_workers_ = workers;
-        for (int i = 0; i < workers; ++i) {
-            auto& signal = cancel_signals_.emplace_back();
-            asio::co_spawn(executor,
-                           worker(std::ref(sink)),
-                           asio::bind_cancellation_slot(signal.slot(), asio::detached));
-        }
-
-        asio::steady_timer wait_timer(executor);
-        while (active_workers_ > 0) {
-            wait_timer.expires_after(std::chrono::milliseconds(50));
-            co_await wait_timer.async_wait(asio::as_tuple(asio::use_awaitable));
-            if (stop_requested_ && !forced_ && steady::now() >= force_at_) {
-                forced_ = true;
-                log->warn("stopping: grace period over, closing browsers");
-                co_await pool_->shutdown();
-            }
-        }
-        if (!forced_) {
-            co_await pool_->shutdown();
-        }
-        log->info("crawl stopped cities_done={} interrupted={}", lines_.size(), interrupted_);
-    }
-
-    // First stage of a shutdown: start no new city and cancel the running ones; after the
-    // grace period run() closes the browsers.
-    void request_stop(const std::string& reason) {
-        if (stop_requested_) {
-            force_at_ = steady::now();
-            return;
-        }
-        stop_requested_ = true;
-        interrupted_ = true;
-        force_at_ = steady::now() + options_.shutdown_grace;
-        spdlog::get("app")->warn("stopping: {}; cities not started: {}", reason, pending_.size());
-        for (auto& signal : cancel_signals_) {
-            signal.emit(asio::cancellation_type::terminal);
-        }
-    }
-
-    std::size_t cities_done() const { return lines_.size(); }
-
-  private:
-    asio::awaitable<void> worker(std::reference_wrapper<crawler::page_sink> sink) {
-        while (!stop_requested_ && !pending_.empty()) {
-            auto target = pending_.front();
-            pending_.pop_front();
-            lines_.push_back(co_await crawl_city(target, sink.get()));
-        }
-        --active_workers_;
-    }
-
-    asio::awaitable<city_line> crawl_city(crawl_target target, crawler::page_sink& sink) {
-        crawler::city_spec spec;
-        spec.slug = target.slug;
-        spec.origin = target.origin;
-        crawler::city_task_options task_options;
-        task_options.max_pages = options_.max_pages;
-        task_options.page_timeout = options_.page_timeout;
-
-        city_line line;
-        line.slug = target.slug;
-        line.started_at = utc_now_iso();
-        const auto started = steady::now();
-        try {
-            auto report = co_await crawler::run_city_task(*pool_, spec, task_options, sink);
-            line.status = report.status;
-            line.pages_captured = report.pages_captured;
-            for (const auto& failure : report.failures) {
-                page_problem problem;
-                problem.page = failure.page;
-                problem.phase = failure.phase;
-                problem.http_status = failure.http_status;
-                problem.message = failure.message;
-                line.problems.push_back(std::move(problem));
-            }
-        } catch (const std::exception& error) {
-            line.status = stop_requested_ ? "interrupted" : "failed";
-            page_problem problem;
-            problem.phase = "city";
-            problem.message = error.what();
-            line.problems.push_back(std::move(problem));
-            spdlog::get("app")->warn("city={} failed: {}", target.slug, error.what());
-        }
-        line.finished_at = utc_now_iso();
-        line.elapsed =
-            std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
-        co_return line;
-    }
-
-    const crawl_options& options_;
-    std::vector<crawl_target> targets_;
-    std::deque<crawl_target> pending_;
-    std::vector<city_line> lines_;
-    std::list<asio::cancellation_signal> cancel_signals_;
-    std::unique_ptr<crawler::browser_pool> pool_;
-    int active_workers_ = 0;
-    bool stop_requested_ = false;
-    bool interrupted_ = false;
-    bool forced_ = false;
-    steady::time_point force_at_{};
-};
 
 asio::awaitable<void> show_progress(const crawl_run& run,
                                     std::size_t city_count,
@@ -272,7 +151,7 @@ asio::awaitable<void> show_progress(const crawl_run& run,
 }
 
 asio::awaitable<void> run_and_flag(crawl_run& run,
-                                   crawler::page_sink& sink,
+                                   run_sink& sink,
                                    bool& finished,
                                    std::exception_ptr& failure) {
     try {
@@ -283,49 +162,161 @@ asio::awaitable<void> run_and_flag(crawl_run& run,
     finished = true;
 }
 
-// Merges the crawler's view of each city with what the transform stage saw of it.
-void merge_tallies(std::vector<city_line>& lines,
-                   const std::map<std::string, city_tally>& tallies) {
-    for (auto& line : lines) {
-        const auto found = tallies.find(line.slug);
-        if (found == tallies.end()) {
-            continue;
+// A city finished in an earlier attempt of a resumed run, shown again in the report.
+city_line line_from_result(const db::city_result& result) {
+    city_line line;
+    line.slug = result.city_slug;
+    line.status = result.status;
+    line.pages_captured = result.pages;
+    line.events = result.events;
+    line.started_at = result.started_at;
+    line.finished_at = result.finished_at;
+    line.resumed_from_earlier = true;
+    return line;
+}
+
+void write_summary_json(const std::string& path,
+                        std::int64_t run_id,
+                        const db::run_summary& summary,
+                        const std::vector<city_line>& lines,
+                        const run_totals& totals) {
+    json::object root;
+    root["run_id"] = run_id;
+    root["status"] = summary.status;
+    root["cities_ok"] = summary.cities_ok;
+    root["cities_failed"] = summary.cities_failed;
+    root["pages"] = summary.pages;
+    root["events"] = summary.events;
+    root["errors"] = summary.errors;
+    root["elapsed_ms"] = totals.elapsed.count();
+    root["rows_in_database"] = totals.rows_in_database;
+    json::array cities;
+    for (const auto& line : lines) {
+        json::object city;
+        city["slug"] = line.slug;
+        city["status"] = line.status;
+        city["pages"] = line.pages_captured;
+        city["events"] = line.events;
+        city["errors"] = line.problems.size();
+        if (!line.problems.empty()) {
+            city["last_error"] = line.problems.back().message;
         }
-        line.events = found->second.events;
-        for (const auto& problem : found->second.problems) {
-            line.problems.push_back(problem);
-        }
-        if (!found->second.problems.empty() && line.status == "ok") {
-            line.status = "failed";
-        }
+        cities.push_back(std::move(city));
+    }
+    root["cities"] = std::move(cities);
+    std::ofstream out(path, std::ios::trunc);
+    out << json::serialize(root) << '\n';
+    if (!out) {
+        spdlog::get("app")->error("cannot write the run summary to {}", path);
     }
 }
 
 }  // namespace
 
-int run_crawl(const crawl_options& options) {
+std::string options_to_json(const crawl_options& options) {
+    json::object object;
+    object["cities_file"] = options.cities_file;
+    json::array slugs;
+    for (const auto& slug : options.city_slugs) {
+        slugs.emplace_back(slug);
+    }
+    object["city_slugs"] = std::move(slugs);
+    object["base_url"] = options.base_url;
+    object["mode"] = options.mode;
+    object["max_pages"] = options.max_pages;
+    object["page_timeout_s"] = options.page_timeout.count();
+    return json::serialize(object);
+}
+
+crawl_options options_from_json(const std::string& text, crawl_options base) {
+    boost::system::error_code error;
+    const auto value = json::parse(text, error);
+    if (error || !value.is_object()) {
+        throw std::invalid_argument("stored run options are not a JSON object: " + text);
+    }
+    const auto& object = value.get_object();
+    const auto read_string = [&](const char* key, std::string& target) {
+        if (const auto* field = object.if_contains(key); field != nullptr && field->is_string()) {
+            target = std::string(field->get_string());
+        }
+    };
+    read_string("cities_file", base.cities_file);
+    read_string("base_url", base.base_url);
+    read_string("mode", base.mode);
+    base.city_slugs.clear();
+    if (const auto* slugs = object.if_contains("city_slugs");
+        slugs != nullptr && slugs->is_array()) {
+        for (const auto& slug : slugs->get_array()) {
+            if (slug.is_string()) {
+                base.city_slugs.emplace_back(slug.get_string());
+            }
+        }
+    }
+    if (const auto* pages = object.if_contains("max_pages");
+        pages != nullptr && pages->is_int64()) {
+        base.max_pages = static_cast<int>(pages->get_int64());
+    }
+    if (const auto* timeout = object.if_contains("page_timeout_s");
+        timeout != nullptr && timeout->is_int64()) {
+        base.page_timeout = std::chrono::seconds(timeout->get_int64());
+    }
+    return base;
+}
+
+int run_crawl(const crawl_options& requested) {
     auto log = spdlog::get("app");
 
+    crawl_options options = requested;
     std::vector<crawl_target> targets;
+    std::vector<city_line> earlier_lines;
     std::unique_ptr<db::store> store;
+    std::int64_t run_id = 0;
     try {
-        validate_base_url(options.base_url);
-        targets = select_targets(options);
         store = db::open_store(options.db_dsn);
+        std::set<std::string> done;
+        if (options.resume_run_id != 0) {
+            const auto run = store->find_run(options.resume_run_id);
+            if (!run) {
+                throw std::invalid_argument(
+                    fmt::format("run {} not found in {}; `eventcrawl runs` lists the runs",
+                                options.resume_run_id,
+                                db::mask_dsn(options.db_dsn)));
+            }
+            options = options_from_json(run->options_json, options);
+            for (const auto& result : store->city_results(options.resume_run_id)) {
+                if (result.status == "ok") {
+                    done.insert(result.city_slug);
+                    earlier_lines.push_back(line_from_result(result));
+                }
+            }
+            log->info("resuming run_id={} previous_status={} cities_done={}",
+                      run->id,
+                      run->status,
+                      done.size());
+        }
+        validate_base_url(options.base_url);
+        targets = select_targets(options, done);
     } catch (const std::exception& error) {
         log->error("crawl cannot start: {}", error.what());
         fmt::print(stderr, "error: {}\n", error.what());
         return exit_could_not_start;
     }
-    if (targets.empty()) {
+    if (targets.empty() && earlier_lines.empty()) {
         fmt::print(stderr, "error: no cities to crawl in {}\n", options.cities_file);
         return exit_could_not_start;
     }
 
-    db::run_start start;
-    start.mode = options.mode;
-    start.command = options.command_line;
-    const auto run_id = store->begin_run(start);
+    if (options.resume_run_id != 0) {
+        run_id = options.resume_run_id;
+        store->reopen_run(run_id);
+    } else {
+        db::run_start start;
+        start.mode = options.mode;
+        start.command = options.command_line;
+        start.options_json = options_to_json(options);
+        run_id = store->begin_run(start);
+    }
+    log->info("run started run_id={} cities={}", run_id, targets.size());
     const auto started = steady::now();
 
     asio::io_context io;
@@ -347,32 +338,34 @@ int run_crawl(const crawl_options& options) {
 
     std::unique_ptr<page_pipeline> async_pipeline;
     std::unique_ptr<page_processor> sync_processor;
-    std::unique_ptr<crawler::page_sink> sink;
+    std::unique_ptr<run_sink> sink;
     if (options.mode == "sync") {
-        sync_processor =
-            std::make_unique<page_processor>(*store, options.batch_rows, options.batch_max_age);
+        sync_processor = std::make_unique<page_processor>(
+            *store, run_id, options.batch_rows, options.batch_max_age);
         sink = std::make_unique<inline_sink>(*sync_processor, counters);
     } else {
         async_pipeline = std::make_unique<page_pipeline>(
-            *store, options.queue_capacity, options.batch_rows, options.batch_max_age);
+            *store, run_id, options.queue_capacity, options.batch_rows, options.batch_max_age);
         sink = std::make_unique<channel_sink>(async_pipeline->channel(), counters);
         async_pipeline->start([&io, &run](const std::string& message) {
             asio::post(io, [&run, message] { run.request_stop("database failed: " + message); });
         });
     }
 
-    asio::co_spawn(io, run_and_flag(run, *sink, finished, failure), asio::detached);
-    if (options.progress && isatty(STDERR_FILENO) != 0) {
-        asio::co_spawn(io, show_progress(run, targets.size(), counters, finished), asio::detached);
-    }
-    while (!finished) {
-        io.run_one();
+    if (!targets.empty()) {
+        asio::co_spawn(io, run_and_flag(run, *sink, finished, failure), asio::detached);
+        if (options.progress && isatty(STDERR_FILENO) != 0) {
+            asio::co_spawn(
+                io, show_progress(run, targets.size(), counters, finished), asio::detached);
+        }
+        while (!finished) {
+            io.run_one();
+        }
     }
     signals.cancel();
     io.run();
 
     std::string database_failure;
-    run_totals totals;
     const page_processor* processor = nullptr;
     if (async_pipeline) {
         async_pipeline->finish();
@@ -387,8 +380,14 @@ int run_crawl(const crawl_options& options) {
         processor = sync_processor.get();
     }
 
-    auto& lines = run.lines();
-    merge_tallies(lines, processor->tallies());
+    std::vector<city_line> lines = earlier_lines;
+    for (const auto& line : run.lines()) {
+        const auto tally = processor->tallies().find(line.slug);
+        lines.push_back(
+            merge_city(line, tally == processor->tallies().end() ? nullptr : &tally->second));
+    }
+
+    run_totals totals;
     totals.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - started);
     totals.status_codes = counters.status_codes;
     totals.interrupted = run.interrupted();
@@ -417,20 +416,6 @@ int run_crawl(const crawl_options& options) {
                                                           : "ok";
     if (database_failure.empty()) {
         try {
-            for (const auto& line : lines) {
-                db::city_result result;
-                result.city_slug = line.slug;
-                result.status = line.status;
-                result.pages = line.pages_captured;
-                result.events = line.events;
-                result.errors = static_cast<int>(line.problems.size());
-                if (!line.problems.empty()) {
-                    result.last_error = line.problems.back().message;
-                }
-                result.started_at = line.started_at;
-                result.finished_at = line.finished_at;
-                store->record_city(run_id, result);
-            }
             store->finish_run(run_id, summary);
             totals.rows_in_database = store->count_events();
         } catch (const std::exception& error) {
@@ -439,6 +424,9 @@ int run_crawl(const crawl_options& options) {
     }
 
     print_report(lines, totals);
+    if (!options.summary_json_path.empty()) {
+        write_summary_json(options.summary_json_path, run_id, summary, lines, totals);
+    }
     log->info("run finished run_id={} status={} cities_ok={} cities_failed={} events={}",
               run_id,
               summary.status,
@@ -446,13 +434,25 @@ int run_crawl(const crawl_options& options) {
               summary.cities_failed,
               summary.events);
     if (!database_failure.empty()) {
-        fmt::print(stderr, "error: database: {}\n", database_failure);
+        fmt::print(stderr,
+                   "error: database {}: {}; finish the run later with --resume {}\n",
+                   db::mask_dsn(options.db_dsn),
+                   database_failure,
+                   run_id);
         return exit_some_cities_failed;
     }
     if (failure) {
         return exit_could_not_start;
     }
-    return summary.cities_failed > 0 || run.interrupted() ? exit_some_cities_failed : exit_ok;
+    if (summary.status != "ok") {
+        fmt::print(stderr,
+                   "run {} ended {}; `eventcrawl crawl --resume {}` retries the cities "
+                   "that did not finish\n",
+                   run_id,
+                   summary.status,
+                   run_id);
+    }
+    return summary.status == "ok" ? exit_ok : exit_some_cities_failed;
 }
 
 }  // namespace eventcrawl::app

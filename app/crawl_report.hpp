@@ -27,6 +27,7 @@ struct city_line {
     std::chrono::milliseconds elapsed{0};
     std::string started_at;
     std::string finished_at;
+    bool resumed_from_earlier = false;  // finished in an earlier attempt of a resumed run
 };
 
 struct run_totals {

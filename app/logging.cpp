@@ -49,7 +49,7 @@ void append_json_string(std::string_view text, spdlog::memory_buf_t& out) {
 
 // One JSON object per line, for log collectors.
 class json_formatter final : public spdlog::formatter {
-  public:
+public:
     void format(const spdlog::details::log_msg& message, spdlog::memory_buf_t& out) override {
         const auto whole = std::chrono::floor<std::chrono::seconds>(message.time);
         const auto millis =

@@ -2,12 +2,15 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <exception>
 #include <string>
 
 #include "app/crawl_command.hpp"
+#include "app/dotenv.hpp"
 #include "app/import_command.hpp"
 #include "app/logging.hpp"
+#include "app/store_commands.hpp"
 
 namespace {
 
@@ -109,6 +112,15 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     bool no_progress = false;
     crawl_cmd->add_flag("--no-progress", no_progress, "No progress line on a terminal");
+    crawl_cmd
+        ->add_option("--resume",
+                     crawl.resume_run_id,
+                     "Finish run ID: crawl only its cities without an ok result, with its "
+                     "stored options")
+        ->check(CLI::PositiveNumber);
+    crawl_cmd->add_option("--summary-json",
+                          crawl.summary_json_path,
+                          "Also write the run summary as JSON to this file");
 
     import_options import;
     auto* import_cmd = cli.add_subcommand(
@@ -119,6 +131,50 @@ int main(int argc, char** argv) {
     import_cmd->add_option("files", import.files, "Payload files (JSON or saved HTML)")
         ->required()
         ->check(CLI::ExistingFile);
+
+    std::string runs_db;
+    int runs_limit = 20;
+    auto* runs_cmd =
+        cli.add_subcommand("runs", "List the newest runs with their counts and status");
+    runs_cmd->add_option("--db", runs_db, "sqlite:PATH or postgresql://user@host/db")
+        ->envname("EVENTCRAWL_DB")
+        ->required();
+    runs_cmd->add_option("--limit", runs_limit, "Runs to list")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+
+    export_options export_settings;
+    auto* export_cmd = cli.add_subcommand("export", "Write the stored events as CSV or JSON lines");
+    export_cmd->add_option("--db", export_settings.db_dsn, "sqlite:PATH or postgresql://...")
+        ->envname("EVENTCRAWL_DB")
+        ->required();
+    export_cmd->add_option("--format", export_settings.format, "csv or jsonl")
+        ->check(CLI::IsMember({"csv", "jsonl"}))
+        ->capture_default_str();
+    export_cmd->add_option(
+        "--since", export_settings.since, "Only events starting at or after this UTC date or time");
+    export_cmd->add_option("--city", export_settings.city, "Only events in this city (venue city)");
+    export_cmd->add_option("--output", export_settings.output, "File to write (default: stdout)");
+
+    std::string retransform_db;
+    std::int64_t retransform_run = 0;
+    auto* retransform_cmd = cli.add_subcommand(
+        "retransform", "Transform a run's archived pages again and update the events");
+    retransform_cmd->add_option("--db", retransform_db, "sqlite:PATH or postgresql://...")
+        ->envname("EVENTCRAWL_DB")
+        ->required();
+    retransform_cmd->add_option("--run", retransform_run, "Run ID (see `eventcrawl runs`)")
+        ->required()
+        ->check(CLI::PositiveNumber);
+
+    // Settings from a .env file in the working directory fill in what the environment lacks.
+    try {
+        const char* env_file = std::getenv("EVENTCRAWL_ENV_FILE");
+        load_dotenv(env_file != nullptr ? env_file : ".env");
+    } catch (const std::exception& error) {
+        fmt::print(stderr, "error: {}\n", error.what());
+        return exit_could_not_start;
+    }
 
     try {
         cli.parse(argc, argv);
@@ -138,6 +194,15 @@ int main(int argc, char** argv) {
         if (*import_cmd) {
             import.command_line = join_arguments(argc, argv);
             return run_import(import);
+        }
+        if (*runs_cmd) {
+            return run_list_runs(runs_db, runs_limit);
+        }
+        if (*export_cmd) {
+            return run_export(export_settings);
+        }
+        if (*retransform_cmd) {
+            return run_retransform(retransform_db, retransform_run);
         }
         crawl.batch_max_age = std::chrono::milliseconds(batch_max_age_ms);
         crawl.page_timeout = std::chrono::seconds(page_timeout_s);

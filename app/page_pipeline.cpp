@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "app/clock.hpp"
 #include "pipeline/transform.hpp"
 
 namespace eventcrawl::app {
@@ -18,15 +19,59 @@ namespace asio = boost::asio;
 constexpr int write_attempts = 4;
 constexpr std::chrono::milliseconds first_retry_delay{500};
 
+db::archived_page to_archived(const pipeline::raw_page& page) {
+    db::archived_page archived;
+    archived.city_slug = page.city_slug;
+    archived.page_number = page.page_number;
+    archived.url = page.url;
+    archived.http_status = page.http_status;
+    archived.content_type = page.content_type;
+    archived.source = std::string(pipeline::to_string(page.source));
+    archived.body = page.body;
+    archived.captured_at = format_utc_iso(page.captured_at);
+    return archived;
+}
+
 }  // namespace
 
+city_line merge_city(const city_line& crawled, const city_tally* tally) {
+    city_line merged = crawled;
+    if (tally == nullptr) {
+        return merged;
+    }
+    merged.events = tally->events;
+    merged.problems.insert(merged.problems.end(), tally->problems.begin(), tally->problems.end());
+    if (!tally->problems.empty() && merged.status == "ok") {
+        merged.status = "failed";
+    }
+    return merged;
+}
+
+db::city_result to_city_result(const city_line& line) {
+    db::city_result result;
+    result.city_slug = line.slug;
+    result.status = line.status;
+    result.pages = line.pages_captured;
+    result.events = line.events;
+    result.errors = static_cast<int>(line.problems.size());
+    if (!line.problems.empty()) {
+        result.last_error = line.problems.back().message;
+    }
+    result.started_at = line.started_at;
+    result.finished_at = line.finished_at;
+    return result;
+}
+
 page_processor::page_processor(db::store& store,
+                               std::int64_t run_id,
                                std::size_t batch_rows,
                                std::chrono::milliseconds max_age)
-    : writer_(store, batch_rows, max_age) {}
+    : store_(store), run_id_(run_id), writer_(store, batch_rows, max_age) {}
 
 void page_processor::process(const pipeline::raw_page& page) {
     auto& tally = tallies_[page.city_slug];
+    pending_archive_[page.city_slug].push_back(to_archived(page));
+
     pipeline::transform_output output;
     try {
         output = pipeline::transform_page(page);
@@ -65,6 +110,21 @@ void page_processor::process(const pipeline::raw_page& page) {
     }
 }
 
+void page_processor::finish_city(const city_line& crawled) {
+    writer_.flush();
+
+    const auto tally = tallies_.find(crawled.slug);
+    const auto line = merge_city(crawled, tally == tallies_.end() ? nullptr : &tally->second);
+    const auto pages = pending_archive_.find(crawled.slug);
+    const std::vector<db::archived_page> no_pages;
+    const auto& archived = pages == pending_archive_.end() ? no_pages : pages->second;
+    store_.commit_city(run_id_, to_city_result(line), {}, archived, utc_now_iso());
+    if (pages != pending_archive_.end()) {
+        pending_archive_.erase(pages);
+    }
+    ++cities_recorded_;
+}
+
 void page_processor::flush_if_due() {
     writer_.flush_if_due(std::chrono::steady_clock::now());
 }
@@ -74,10 +134,13 @@ void page_processor::flush() {
 }
 
 page_pipeline::page_pipeline(db::store& store,
+                             std::int64_t run_id,
                              std::size_t queue_capacity,
                              std::size_t batch_rows,
                              std::chrono::milliseconds max_age)
-    : channel_(io_, queue_capacity), processor_(store, batch_rows, max_age), max_age_(max_age) {}
+    : channel_(io_, queue_capacity),
+      processor_(store, run_id, batch_rows, max_age),
+      max_age_(max_age) {}
 
 page_pipeline::~page_pipeline() {
     if (thread_.joinable()) {
@@ -103,51 +166,62 @@ void page_pipeline::finish() {
 asio::awaitable<void> page_pipeline::receive_loop() {
     auto log = spdlog::get("app");
     log->info("pipeline started batch_max_age_ms={}", max_age_.count());
-    asio::steady_timer retry_timer(io_);
     bool closed = false;
     while (!closed) {
-        auto [error, page] = co_await channel_.async_receive(asio::as_tuple(asio::use_awaitable));
+        auto [error, item] = co_await channel_.async_receive(asio::as_tuple(asio::use_awaitable));
         closed = static_cast<bool>(error);
-
-        for (int attempt = 1; fatal_error_.empty(); ++attempt) {
-            std::string failure;
-            try {
-                if (!closed && attempt == 1) {
-                    processor_.process(page);
-                } else {
-                    processor_.flush();
-                }
-            } catch (const std::exception& write_error) {
-                failure = write_error.what();
-            }
-            if (failure.empty()) {
-                break;
-            }
-            if (attempt >= write_attempts) {
-                fatal_error_ = failure;
-                log->error("database write failed {} times, giving up: {}", attempt, failure);
-                if (on_fatal_) {
-                    on_fatal_(fatal_error_);
-                }
-                break;
-            }
-            const auto delay = first_retry_delay * (1 << (attempt - 1));
-            log->warn("database write failed attempt={} retry_in_ms={}: {}",
-                      attempt,
-                      delay.count(),
-                      failure);
-            retry_timer.expires_after(delay);
-            co_await retry_timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        }
-        if (!closed && !fatal_error_.empty() && page.body.size() > 0) {
-            ++pages_lost_;
-        }
+        co_await handle(std::move(item), closed);
     }
     receiving_done_ = true;
-    log->info("pipeline stopped events={} batches={} pages_not_written={}",
+    log->info("pipeline stopped events={} cities={} batches={} items_not_written={}",
               processor_.events_accepted(),
+              processor_.cities_recorded(),
               processor_.writer().stats().batches,
-              pages_lost_);
+              items_lost_);
+}
+
+// Processes one item (or, once the channel is closed, writes what is left), retrying a failed
+// database write with exponential backoff before giving up on the database.
+asio::awaitable<void> page_pipeline::handle(pipeline_item item, bool closed) {
+    auto log = spdlog::get("app");
+    if (!fatal_error_.empty()) {
+        items_lost_ += closed ? 0 : 1;
+        co_return;
+    }
+    asio::steady_timer retry_timer(io_);
+    bool page_processed = false;
+    for (int attempt = 1;; ++attempt) {
+        std::string failure;
+        try {
+            if (!closed && !item.city_finished && !page_processed) {
+                page_processed = true;
+                processor_.process(item.page);
+            } else if (item.city_finished) {
+                processor_.finish_city(*item.city_finished);
+            } else {
+                processor_.flush();
+            }
+        } catch (const std::exception& write_error) {
+            failure = write_error.what();
+        }
+        if (failure.empty()) {
+            co_return;
+        }
+        if (attempt >= write_attempts) {
+            fatal_error_ = failure;
+            items_lost_ += closed ? 0 : 1;
+            log->error("database write failed {} times, giving up: {}", attempt, failure);
+            if (on_fatal_) {
+                on_fatal_(fatal_error_);
+            }
+            co_return;
+        }
+        const auto delay = first_retry_delay * (1 << (attempt - 1));
+        log->warn(
+            "database write failed attempt={} retry_in_ms={}: {}", attempt, delay.count(), failure);
+        retry_timer.expires_after(delay);
+        co_await retry_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
 }
 
 asio::awaitable<void> page_pipeline::flush_loop() {
@@ -162,7 +236,7 @@ asio::awaitable<void> page_pipeline::flush_loop() {
         try {
             processor_.flush_if_due();
         } catch (const std::exception& error) {
-            // The receive loop retries this batch with the next page or at the end.
+            // The receive loop retries this batch with the next item or at the end.
             spdlog::get("app")->warn("timed database write failed: {}", error.what());
         }
     }

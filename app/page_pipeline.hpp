@@ -6,12 +6,12 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
-#include <exception>
 #include <functional>
 #include <map>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "app/crawl_report.hpp"
 #include "db/batch_writer.hpp"
@@ -27,36 +27,65 @@ struct city_tally {
     std::vector<page_problem> problems;
 };
 
-// Transforms raw pages and writes their events in batches. Single-threaded: the async crawl
-// runs it on the pipeline thread, the sync crawl calls it inline.
+// One message from the crawl to the pipeline: a captured page, or the end of a city.
+// Default-constructible because Asio channels build an empty value on close.
+struct pipeline_item {
+    pipeline::raw_page page;
+    std::optional<city_line> city_finished;
+};
+
+// Transforms raw pages, writes their events in batches, keeps each page in the run's archive
+// and records each finished city. Single-threaded: the async crawl runs it on the pipeline
+// thread, the sync crawl and retransform call it inline.
 class page_processor {
-  public:
-    page_processor(db::store& store, std::size_t batch_rows, std::chrono::milliseconds max_age);
+public:
+    page_processor(db::store& store,
+                   std::int64_t run_id,
+                   std::size_t batch_rows,
+                   std::chrono::milliseconds max_age);
 
     // Transforms the page and buffers its events; a page that cannot be transformed is
     // recorded as a problem of its city. Throws when a batch cannot be written.
     void process(const pipeline::raw_page& page);
+
+    // Writes what is buffered, then the city's archived pages and its result in one
+    // transaction, so a city is never recorded as done before its events are stored.
+    // Throws when the database write fails; the city can be finished again afterwards.
+    void finish_city(const city_line& crawled);
+
     void flush_if_due();
     void flush();
 
     const std::map<std::string, city_tally>& tallies() const { return tallies_; }
     const db::batch_writer& writer() const { return writer_; }
     std::int64_t events_accepted() const { return events_accepted_.load(); }
+    std::int64_t cities_recorded() const { return cities_recorded_.load(); }
 
-  private:
+private:
+    db::store& store_;
+    std::int64_t run_id_;
     db::batch_writer writer_;
     std::map<std::string, city_tally> tallies_;
+    std::map<std::string, std::vector<db::archived_page>> pending_archive_;
     std::atomic<std::int64_t> events_accepted_{0};
+    std::atomic<std::int64_t> cities_recorded_{0};
 };
+
+// Merges the crawler's view of a city with what the transform stage saw of it.
+city_line merge_city(const city_line& crawled, const city_tally* tally);
+
+// Converts a report line into the database's city result.
+db::city_result to_city_result(const city_line& line);
 
 // The async crawl's transform and write stages on a thread of their own, fed through a
 // bounded channel, so that database calls never block the thread that carries CDP traffic.
 class page_pipeline {
-  public:
+public:
     using channel_type = boost::asio::experimental::concurrent_channel<void(
-        boost::system::error_code, pipeline::raw_page)>;
+        boost::system::error_code, pipeline_item)>;
 
     page_pipeline(db::store& store,
+                  std::int64_t run_id,
                   std::size_t queue_capacity,
                   std::size_t batch_rows,
                   std::chrono::milliseconds max_age);
@@ -72,12 +101,13 @@ class page_pipeline {
     void finish();
 
     const page_processor& processor() const { return processor_; }
-    std::int64_t pages_lost() const { return pages_lost_; }
+    std::int64_t items_lost() const { return items_lost_; }
     const std::string& fatal_error() const { return fatal_error_; }
 
-  private:
+private:
     boost::asio::awaitable<void> receive_loop();
     boost::asio::awaitable<void> flush_loop();
+    boost::asio::awaitable<void> handle(pipeline_item item, bool closed);
 
     boost::asio::io_context io_;
     channel_type channel_;
@@ -85,7 +115,7 @@ class page_pipeline {
     std::chrono::milliseconds max_age_;
     std::function<void(const std::string&)> on_fatal_;
     std::string fatal_error_;
-    std::int64_t pages_lost_ = 0;
+    std::int64_t items_lost_ = 0;
     bool receiving_done_ = false;
     std::thread thread_;
 };

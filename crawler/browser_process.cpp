@@ -1,22 +1,20 @@
 #include "crawler/browser_process.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
-
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include "crawler/detail/logger.hpp"
 
@@ -38,10 +36,11 @@ fs::path make_temp_dir() {
     std::vector<char> buffer(pattern.begin(), pattern.end());
     buffer.push_back('\0');
     if (::mkdtemp(buffer.data()) == nullptr) {
-        throw std::runtime_error(fmt::format("cannot create a temp dir from pattern {}: {}; set "
-                                             "TMPDIR to a writable folder",
-                                             pattern,
-                                             std::strerror(errno)));
+        throw std::runtime_error(
+            fmt::format("cannot create a temp dir from pattern {}: {}; set "
+                        "TMPDIR to a writable folder",
+                        pattern,
+                        std::strerror(errno)));
     }
     return fs::path(buffer.data());
 }
@@ -184,31 +183,40 @@ asio::awaitable<std::unique_ptr<browser_process>> browser_process::launch(
     auto environment_pointers = pointer_array(environment);
     const auto log_path = (browser->temp_dir_ / "chromium.log").string();
 
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attributes;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    ::posix_spawn_file_actions_addopen(
-        &actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    ::posix_spawnattr_init(&attributes);
-    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
-    ::posix_spawnattr_setpgroup(&attributes, 0);
-    const int spawn_error = ::posix_spawn(&browser->pid_,
-                                          options.chromium_path.c_str(),
-                                          &actions,
-                                          &attributes,
-                                          arg_pointers.data(),
-                                          environment_pointers.data());
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::posix_spawnattr_destroy(&attributes);
-    if (spawn_error != 0) {
+    // fork + exec instead of posix_spawn, so the child can ask for SIGKILL when this process
+    // dies (PR_SET_PDEATHSIG): a crawler killed with SIGKILL then leaves no browser behind.
+    // Only async-signal-safe calls run between fork and exec. The signal follows the thread
+    // that forks, which is the event-loop thread, alive as long as the crawl.
+    const pid_t parent = ::getpid();
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::setpgid(0, 0);
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (::getppid() != parent) {
+            ::_exit(127);
+        }
+        const int null_fd = ::open("/dev/null", O_RDONLY);
+        const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (null_fd < 0 || log_fd < 0) {
+            ::_exit(127);
+        }
+        ::dup2(null_fd, 0);
+        ::dup2(log_fd, 1);
+        ::dup2(log_fd, 2);
+        ::execve(options.chromium_path.c_str(), arg_pointers.data(), environment_pointers.data());
+        ::_exit(127);
+    }
+    if (child < 0) {
+        const int fork_error = errno;
         browser->pid_ = -1;
         throw std::runtime_error(fmt::format(
-            "cannot start Chromium {}: {}", options.chromium_path, std::strerror(spawn_error)));
+            "cannot start Chromium {}: {}", options.chromium_path, std::strerror(fork_error)));
     }
-    detail::logger()->debug("chromium starting pid={} dir={}", browser->pid_,
-                            browser->temp_dir_.string());
+    browser->pid_ = child;
+    // Also set here, so the group exists before anything signals it.
+    ::setpgid(child, child);
+    detail::logger()->debug(
+        "chromium starting pid={} dir={}", browser->pid_, browser->temp_dir_.string());
 
     // Poll for DevToolsActivePort: Chromium writes it once the debugging port is bound.
     const auto deadline = std::chrono::steady_clock::now() + options.launch_timeout;
@@ -219,11 +227,11 @@ asio::awaitable<std::unique_ptr<browser_process>> browser_process::launch(
             break;
         }
         if (browser->has_exited()) {
-            throw std::runtime_error(fmt::format(
-                "Chromium {} exited with {} before opening its DevTools port; see {}",
-                options.chromium_path,
-                describe_wait_status(browser->exit_status_),
-                log_path));
+            throw std::runtime_error(
+                fmt::format("Chromium {} exited with {} before opening its DevTools port; see {}",
+                            options.chromium_path,
+                            describe_wait_status(browser->exit_status_),
+                            log_path));
         }
         if (std::chrono::steady_clock::now() >= deadline) {
             throw std::runtime_error(fmt::format(

@@ -2,14 +2,13 @@
 
 #include <sys/types.h>
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
 
 namespace eventcrawl::crawler {
 
@@ -25,8 +24,8 @@ struct browser_launch_options {
 // temporary profile. The destructor kills the group, reaps it and removes the temp dir, so an
 // exception anywhere above still leaves no browser behind.
 //
-// NOTE: if this process dies without unwinding (SIGKILL, abort), the browser keeps running,
-// because posix_spawn cannot set PR_SET_PDEATHSIG in the child.
+// If this process dies without unwinding (SIGKILL, abort), the kernel kills the browser
+// (PR_SET_PDEATHSIG); its helper processes exit once the browser's sockets close.
 // @note launch() makes this process a child subreaper (PR_SET_CHILD_SUBREAPER), so Chromium's
 // helpers (zygote, crash handler) are reparented here when the browser dies and can be reaped.
 class browser_process {

@@ -6,8 +6,11 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
+#include "db/detail/checks.hpp"
 #include "db/detail/logger.hpp"
 #include "db/detail/migration.hpp"
 #include "db/timestamp.hpp"
@@ -25,6 +28,135 @@ constexpr std::int64_t migration_lock_key = 0x6576656e74637261;  // "eventcra"
 constexpr const char* upsert_event_name = "eventcrawl_upsert_event";
 constexpr const char* insert_run_name = "eventcrawl_insert_run";
 constexpr const char* upsert_run_city_name = "eventcrawl_upsert_run_city";
+constexpr const char* merge_events_name = "eventcrawl_merge_events";
+constexpr const char* upsert_page_name = "eventcrawl_upsert_page";
+
+constexpr const char* event_staging_table = "eventcrawl_event_staging";
+constexpr const char* tag_staging_table = "eventcrawl_tag_staging";
+
+// Session temp tables that receive each batch through COPY. ON COMMIT DELETE ROWS empties them
+// at the end of every transaction, and a rollback discards their rows too.
+constexpr const char* create_staging_sql = R"sql(
+CREATE TEMP TABLE IF NOT EXISTS eventcrawl_event_staging (
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    summary TEXT,
+    url TEXT,
+    timezone TEXT,
+    start_local TEXT,
+    end_local TEXT,
+    start_utc TEXT,
+    end_utc TEXT,
+    is_online INTEGER NOT NULL,
+    is_free INTEGER NOT NULL,
+    is_cancelled INTEGER NOT NULL,
+    venue_name TEXT,
+    address TEXT,
+    city TEXT,
+    region TEXT,
+    country TEXT,
+    latitude DOUBLE PRECISION,
+    longitude DOUBLE PRECISION,
+    price_min_minor BIGINT,
+    price_max_minor BIGINT,
+    currency TEXT,
+    organizer_name TEXT,
+    series_id TEXT,
+    image_url TEXT
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS eventcrawl_tag_staging (
+    event_id TEXT NOT NULL,
+    tag TEXT NOT NULL
+) ON COMMIT DELETE ROWS;
+)sql";
+
+// Merges the staged batch into events; $1 is seen_at. The staged ids are unique, because one
+// INSERT ... ON CONFLICT DO UPDATE cannot update the same row twice.
+constexpr const char* merge_events_sql = R"sql(
+INSERT INTO events (
+    id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
+    is_online, is_free, is_cancelled, venue_name, address, city, region, country,
+    latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
+    series_id, image_url, first_seen_at, last_seen_at)
+SELECT id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
+       is_online, is_free, is_cancelled, venue_name, address, city, region, country,
+       latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
+       series_id, image_url, $1, $1
+FROM eventcrawl_event_staging
+ON CONFLICT (id) DO UPDATE SET
+    name = excluded.name,
+    summary = excluded.summary,
+    url = excluded.url,
+    timezone = excluded.timezone,
+    start_local = excluded.start_local,
+    end_local = excluded.end_local,
+    start_utc = excluded.start_utc,
+    end_utc = excluded.end_utc,
+    is_online = excluded.is_online,
+    is_free = excluded.is_free,
+    is_cancelled = excluded.is_cancelled,
+    venue_name = excluded.venue_name,
+    address = excluded.address,
+    city = excluded.city,
+    region = excluded.region,
+    country = excluded.country,
+    latitude = excluded.latitude,
+    longitude = excluded.longitude,
+    price_min_minor = excluded.price_min_minor,
+    price_max_minor = excluded.price_max_minor,
+    currency = excluded.currency,
+    organizer_name = excluded.organizer_name,
+    series_id = excluded.series_id,
+    image_url = excluded.image_url,
+    last_seen_at = excluded.last_seen_at
+)sql";
+
+constexpr const char* replace_tags_sql = R"sql(
+DELETE FROM event_tags WHERE event_id IN (SELECT id FROM eventcrawl_event_staging);
+INSERT INTO event_tags (event_id, tag)
+SELECT DISTINCT event_id, tag FROM eventcrawl_tag_staging;
+)sql";
+
+// $8 is the body and $10 tells whether it may be JSON; jsonb takes it when it parses.
+constexpr const char* upsert_page_sql = R"sql(
+INSERT INTO raw_pages (
+    run_id, city_slug, page_number, url, http_status, content_type, source, body_json,
+    body_text, captured_at)
+SELECT $1, $2, $3, $4, $5, $6, $7, parsed.body_json,
+       CASE WHEN parsed.body_json IS NULL THEN $8::text END, $9
+FROM (SELECT CASE WHEN $10::boolean THEN eventcrawl_try_jsonb($8::text) END AS body_json)
+     AS parsed
+ON CONFLICT (run_id, city_slug, page_number, source) DO UPDATE SET
+    url = excluded.url,
+    http_status = excluded.http_status,
+    content_type = excluded.content_type,
+    body_json = excluded.body_json,
+    body_text = excluded.body_text,
+    captured_at = excluded.captured_at
+)sql";
+
+constexpr const char* select_run_columns = R"sql(
+SELECT id, mode, command, coalesce(options::text, ''), status, started_at, finished_at,
+       coalesce(cities_ok, 0), coalesce(cities_failed, 0), coalesce(pages, 0),
+       coalesce(events, 0), coalesce(errors, 0)
+FROM runs
+)sql";
+
+// COLLATE "C" orders by code point, as SQLite's BINARY collation does, whatever the database's
+// default collation is.
+constexpr const char* select_events_sql = R"sql(
+SELECT id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
+       is_online, is_free, is_cancelled, venue_name, address, city, region, country,
+       latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
+       series_id, image_url, first_seen_at, last_seen_at,
+       ARRAY(SELECT tag FROM event_tags WHERE event_tags.event_id = events.id
+             ORDER BY tag COLLATE "C") AS tags
+FROM events
+WHERE {} AND {}
+ORDER BY start_utc COLLATE "C" NULLS LAST, id COLLATE "C"
+)sql";
+
+constexpr int cursor_fetch_rows = 1000;
 constexpr const char* update_run_name = "eventcrawl_update_run";
 
 // One round trip per event: the event row, then its tags. The DELETE removes only tags that
@@ -127,6 +259,7 @@ std::string to_text_array(const std::vector<std::string>& values) {
     return literal;
 }
 
+// Returns an empty string as NULL: city_result uses "" for "not known", run_start for "none".
 std::optional<std::string> optional_timestamp(const std::string& value) {
     if (value.empty()) {
         return std::nullopt;
@@ -162,6 +295,7 @@ postgres_store::postgres_store(std::string dsn) : masked_dsn_{mask_dsn(dsn)} {
     }
 
     apply_migrations();
+    create_staging_tables();
     prepare_statements();
     detail::logger()->info(
         "Opened PostgreSQL store dsn={} schema_version={}", masked_dsn_, schema_version());
@@ -246,80 +380,263 @@ void postgres_store::prepare_statements() {
     try {
         session_->connection.prepare(upsert_event_name, upsert_event_sql);
         session_->connection.prepare(insert_run_name,
-                                     "INSERT INTO runs (mode, command, status, started_at) "
-                                     "VALUES ($1, $2, 'running', $3) RETURNING id");
+                                     "INSERT INTO runs (mode, command, options, status, "
+                                     "started_at) VALUES ($1, $2, $3::jsonb, 'running', $4) "
+                                     "RETURNING id");
         session_->connection.prepare(upsert_run_city_name, upsert_run_city_sql);
         session_->connection.prepare(update_run_name, update_run_sql);
+        session_->connection.prepare(merge_events_name, merge_events_sql);
+        session_->connection.prepare(upsert_page_name, upsert_page_sql);
     } catch (const std::exception& error) {
         throw store_error{fmt::format(
             "PostgreSQL prepare of statements failed on '{}': {}", masked_dsn_, error.what())};
     }
 }
 
-void postgres_store::upsert_events(std::span<const pipeline::event_record> events,
-                                   std::string_view seen_at) {
+namespace {
+
+// One COPY row of eventcrawl_event_staging, in its column order.
+auto staging_row(const pipeline::event_record& event) {
+    return std::make_tuple(event.id,
+                           event.name,
+                           event.summary,
+                           event.url,
+                           event.timezone,
+                           event.start_local,
+                           event.end_local,
+                           event.start_utc,
+                           event.end_utc,
+                           event.is_online ? 1 : 0,
+                           event.is_free ? 1 : 0,
+                           event.is_cancelled ? 1 : 0,
+                           event.venue_name,
+                           event.address,
+                           event.city,
+                           event.region,
+                           event.country,
+                           event.latitude,
+                           event.longitude,
+                           event.price_min_minor,
+                           event.price_max_minor,
+                           event.currency,
+                           event.organizer_name,
+                           event.series_id,
+                           event.image_url);
+}
+
+const std::vector<std::string>& staging_columns() {
+    static const std::vector<std::string> columns{"id",
+                                                  "name",
+                                                  "summary",
+                                                  "url",
+                                                  "timezone",
+                                                  "start_local",
+                                                  "end_local",
+                                                  "start_utc",
+                                                  "end_utc",
+                                                  "is_online",
+                                                  "is_free",
+                                                  "is_cancelled",
+                                                  "venue_name",
+                                                  "address",
+                                                  "city",
+                                                  "region",
+                                                  "country",
+                                                  "latitude",
+                                                  "longitude",
+                                                  "price_min_minor",
+                                                  "price_max_minor",
+                                                  "currency",
+                                                  "organizer_name",
+                                                  "series_id",
+                                                  "image_url"};
+    return columns;
+}
+
+// Writes the batch inside `transaction`: COPY into the staging tables, then one merge into
+// events, one DELETE and one INSERT for event_tags. When an id repeats in the batch, the last
+// event with that id wins, as a row-by-row upsert in batch order would do.
+void merge_events(pqxx::work& transaction,
+                  std::span<const pipeline::event_record> events,
+                  const std::string& seen_at) {
+    std::unordered_map<std::string_view, std::size_t> last_position;
+    last_position.reserve(events.size());
     for (std::size_t position = 0; position < events.size(); ++position) {
-        if (events[position].id.empty()) {
+        last_position[events[position].id] = position;
+    }
+
+    {
+        pqxx::stream_to stream{transaction, event_staging_table, staging_columns()};
+        for (std::size_t position = 0; position < events.size(); ++position) {
+            if (last_position[events[position].id] == position) {
+                stream << staging_row(events[position]);
+            }
+        }
+        stream.complete();
+    }
+    {
+        const std::vector<std::string> columns{"event_id", "tag"};
+        pqxx::stream_to stream{transaction, tag_staging_table, columns};
+        for (std::size_t position = 0; position < events.size(); ++position) {
+            const pipeline::event_record& event = events[position];
+            if (last_position[event.id] != position) {
+                continue;
+            }
+            for (const std::string& tag : event.tags) {
+                stream << std::make_tuple(event.id, tag);
+            }
+        }
+        stream.complete();
+    }
+
+    transaction.exec_prepared0(merge_events_name, seen_at);
+    transaction.exec0(replace_tags_sql);
+}
+
+bool may_be_json(std::string_view body) {
+    const std::size_t first = body.find_first_not_of(" \t\r\n");
+    return first != std::string_view::npos && (body[first] == '{' || body[first] == '[');
+}
+
+void write_page(pqxx::work& transaction, std::int64_t run_id, const archived_page& page) {
+    transaction.exec_prepared0(upsert_page_name,
+                               run_id,
+                               page.city_slug,
+                               page.page_number,
+                               page.url,
+                               page.http_status,
+                               page.content_type,
+                               page.source,
+                               page.body,
+                               page.captured_at,
+                               may_be_json(page.body));
+}
+
+void write_run_city(pqxx::work& transaction, std::int64_t run_id, const city_result& result) {
+    transaction.exec_prepared0(upsert_run_city_name,
+                               run_id,
+                               result.city_slug,
+                               result.status,
+                               result.pages,
+                               result.events,
+                               result.errors,
+                               result.last_error,
+                               optional_timestamp(result.started_at),
+                               optional_timestamp(result.finished_at));
+}
+
+// PostgreSQL text cannot hold NUL, and libpq would cut the parameter at the first one.
+void check_no_nul(std::int64_t run_id, std::span<const archived_page> pages) {
+    for (const archived_page& page : pages) {
+        if (page.body.find('\0') != std::string::npos) {
             throw store_error{fmt::format(
-                "event at position {} of {} has an empty id; nothing of this batch was written "
-                "to '{}'; drop events without an id before storing them",
-                position,
-                events.size(),
-                masked_dsn_)};
+                "archived body of run {} city '{}' page {} contains a NUL byte, which PostgreSQL "
+                "text cannot store; strip NUL bytes from the body before archiving",
+                run_id,
+                page.city_slug,
+                page.page_number)};
         }
     }
-    if (seen_at.empty()) {
-        throw store_error{"upsert_events needs a seen_at timestamp such as 2026-07-01T17:00:00Z"};
+}
+
+std::optional<std::string> optional_field(const pqxx::field& field) {
+    if (field.is_null()) {
+        return std::nullopt;
     }
+    return field.as<std::string>();
+}
+
+template <typename Number>
+std::optional<Number> optional_number(const pqxx::field& field) {
+    if (field.is_null()) {
+        return std::nullopt;
+    }
+    return field.as<Number>();
+}
+
+std::vector<std::string> text_array(const pqxx::field& field) {
+    std::vector<std::string> values;
+    pqxx::array_parser parser = field.as_array();
+    for (auto item = parser.get_next(); item.first != pqxx::array_parser::juncture::done;
+         item = parser.get_next()) {
+        if (item.first == pqxx::array_parser::juncture::string_value) {
+            values.push_back(std::move(item.second));
+        }
+    }
+    return values;
+}
+
+pipeline::event_record read_event(const pqxx::row& row) {
+    pipeline::event_record event;
+    event.id = row[0].as<std::string>();
+    event.name = row[1].as<std::string>();
+    event.summary = optional_field(row[2]);
+    event.url = optional_field(row[3]);
+    event.timezone = optional_field(row[4]);
+    event.start_local = optional_field(row[5]);
+    event.end_local = optional_field(row[6]);
+    event.start_utc = optional_field(row[7]);
+    event.end_utc = optional_field(row[8]);
+    event.is_online = row[9].as<int>() != 0;
+    event.is_free = row[10].as<int>() != 0;
+    event.is_cancelled = row[11].as<int>() != 0;
+    event.venue_name = optional_field(row[12]);
+    event.address = optional_field(row[13]);
+    event.city = optional_field(row[14]);
+    event.region = optional_field(row[15]);
+    event.country = optional_field(row[16]);
+    event.latitude = optional_number<double>(row[17]);
+    event.longitude = optional_number<double>(row[18]);
+    event.price_min_minor = optional_number<std::int64_t>(row[19]);
+    event.price_max_minor = optional_number<std::int64_t>(row[20]);
+    event.currency = optional_field(row[21]);
+    event.organizer_name = optional_field(row[22]);
+    event.series_id = optional_field(row[23]);
+    event.image_url = optional_field(row[24]);
+    event.tags = text_array(row[27]);
+    return event;
+}
+
+}  // namespace
+
+void postgres_store::create_staging_tables() {
+    try {
+        pqxx::work transaction{session_->connection};
+        transaction.exec0(create_staging_sql);
+        transaction.commit();
+    } catch (const std::exception& error) {
+        throw store_error{fmt::format(
+            "PostgreSQL creation of the staging tables failed on '{}': {}; the user needs the "
+            "TEMPORARY privilege on the database",
+            masked_dsn_,
+            error.what())};
+    }
+}
+
+void postgres_store::upsert_events(std::span<const pipeline::event_record> events,
+                                   std::string_view seen_at) {
+    detail::check_events(events, seen_at, masked_dsn_);
     if (events.empty()) {
         return;
     }
 
     const auto started = std::chrono::steady_clock::now();
     const std::string seen_at_text{seen_at};
-    // The pqxx::work destructor rolls back when commit() was not reached.
-    pqxx::work transaction{session_->connection};
-    const pipeline::event_record* current = nullptr;
     try {
-        for (const pipeline::event_record& event : events) {
-            current = &event;
-            transaction.exec_prepared0(upsert_event_name,
-                                       event.id,
-                                       event.name,
-                                       event.summary,
-                                       event.url,
-                                       event.timezone,
-                                       event.start_local,
-                                       event.end_local,
-                                       event.start_utc,
-                                       event.end_utc,
-                                       event.is_online ? 1 : 0,
-                                       event.is_free ? 1 : 0,
-                                       event.is_cancelled ? 1 : 0,
-                                       event.venue_name,
-                                       event.address,
-                                       event.city,
-                                       event.region,
-                                       event.country,
-                                       event.latitude,
-                                       event.longitude,
-                                       event.price_min_minor,
-                                       event.price_max_minor,
-                                       event.currency,
-                                       event.organizer_name,
-                                       event.series_id,
-                                       event.image_url,
-                                       seen_at_text,
-                                       to_text_array(event.tags));
-        }
-        current = nullptr;
+        // The pqxx::work destructor rolls back when commit() was not reached.
+        pqxx::work transaction{session_->connection};
+        merge_events(transaction, events, seen_at_text);
         transaction.commit();
-    } catch (const std::exception& error) {
-        const std::string step = current != nullptr
-                                     ? fmt::format("upsert of event id '{}'", current->id)
-                                     : std::string{"commit of an upsert batch"};
+    } catch (const pqxx::sql_error& error) {
+        const std::string step = locate_failing_event(events, seen_at_text);
         throw store_error{
             fmt::format("PostgreSQL {} failed on '{}': {}", step, masked_dsn_, error.what())};
+    } catch (const std::exception& error) {
+        throw store_error{
+            fmt::format("PostgreSQL upsert of a batch of {} events failed on '{}': {}",
+                        events.size(),
+                        masked_dsn_,
+                        error.what())};
     }
 
     const auto elapsed = std::chrono::steady_clock::now() - started;
@@ -329,11 +646,64 @@ void postgres_store::upsert_events(std::span<const pipeline::event_record> event
                             std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
 }
 
+// A failed bulk statement does not say which row it was working on, so the batch is replayed
+// row by row in a transaction that is always rolled back, and the first failing id is named.
+std::string postgres_store::locate_failing_event(std::span<const pipeline::event_record> events,
+                                                 const std::string& seen_at) {
+    const std::string batch_step = fmt::format("upsert of a batch of {} events", events.size());
+    try {
+        pqxx::work transaction{session_->connection};
+        for (const pipeline::event_record& event : events) {
+            try {
+                transaction.exec_prepared0(upsert_event_name,
+                                           event.id,
+                                           event.name,
+                                           event.summary,
+                                           event.url,
+                                           event.timezone,
+                                           event.start_local,
+                                           event.end_local,
+                                           event.start_utc,
+                                           event.end_utc,
+                                           event.is_online ? 1 : 0,
+                                           event.is_free ? 1 : 0,
+                                           event.is_cancelled ? 1 : 0,
+                                           event.venue_name,
+                                           event.address,
+                                           event.city,
+                                           event.region,
+                                           event.country,
+                                           event.latitude,
+                                           event.longitude,
+                                           event.price_min_minor,
+                                           event.price_max_minor,
+                                           event.currency,
+                                           event.organizer_name,
+                                           event.series_id,
+                                           event.image_url,
+                                           seen_at,
+                                           to_text_array(event.tags));
+            } catch (const pqxx::sql_error&) {
+                return fmt::format("upsert of event id '{}'", event.id);
+            }
+        }
+    } catch (const std::exception& error) {
+        detail::logger()->warn("Row-by-row replay of a failed batch failed dsn={} error=\"{}\"",
+                               masked_dsn_,
+                               error.what());
+    }
+    return batch_step;
+}
+
 std::int64_t postgres_store::begin_run(const run_start& start) {
     try {
         pqxx::work transaction{session_->connection};
-        const pqxx::row row = transaction.exec_prepared1(
-            insert_run_name, start.mode, start.command, utc_timestamp_now());
+        // An empty options_json is stored as NULL, because "" is not a JSON document.
+        const pqxx::row row = transaction.exec_prepared1(insert_run_name,
+                                                         start.mode,
+                                                         start.command,
+                                                         optional_timestamp(start.options_json),
+                                                         utc_timestamp_now());
         const auto run_id = row[0].as<std::int64_t>();
         transaction.commit();
         detail::logger()->info(
@@ -346,22 +716,10 @@ std::int64_t postgres_store::begin_run(const run_start& start) {
 }
 
 void postgres_store::record_city(std::int64_t run_id, const city_result& result) {
-    if (result.city_slug.empty()) {
-        throw store_error{fmt::format(
-            "city result for run {} has an empty city_slug; set the slug of the city", run_id)};
-    }
+    detail::check_city_result(run_id, result);
     try {
         pqxx::work transaction{session_->connection};
-        transaction.exec_prepared0(upsert_run_city_name,
-                                   run_id,
-                                   result.city_slug,
-                                   result.status,
-                                   result.pages,
-                                   result.events,
-                                   result.errors,
-                                   result.last_error,
-                                   optional_timestamp(result.started_at),
-                                   optional_timestamp(result.finished_at));
+        write_run_city(transaction, run_id, result);
         transaction.commit();
     } catch (const std::exception& error) {
         throw store_error{
@@ -417,6 +775,226 @@ std::int64_t postgres_store::count_events() {
     } catch (const std::exception& error) {
         throw store_error{fmt::format(
             "PostgreSQL count of events failed on '{}': {}", masked_dsn_, error.what())};
+    }
+}
+
+void postgres_store::commit_city(std::int64_t run_id,
+                                 const city_result& result,
+                                 std::span<const pipeline::event_record> events,
+                                 std::span<const archived_page> pages,
+                                 std::string_view seen_at) {
+    detail::check_city_result(run_id, result);
+    detail::check_events(events, seen_at, masked_dsn_);
+    detail::check_pages(run_id, pages, result.city_slug);
+    check_no_nul(run_id, pages);
+
+    const std::string seen_at_text{seen_at};
+    try {
+        pqxx::work transaction{session_->connection};
+        if (!events.empty()) {
+            merge_events(transaction, events, seen_at_text);
+        }
+        for (const archived_page& page : pages) {
+            write_page(transaction, run_id, page);
+        }
+        write_run_city(transaction, run_id, result);
+        transaction.commit();
+    } catch (const std::exception& error) {
+        throw store_error{fmt::format(
+            "PostgreSQL commit of city '{}' of run {} ({} events, {} pages) failed on '{}': {}; "
+            "nothing of the city was written",
+            result.city_slug,
+            run_id,
+            events.size(),
+            pages.size(),
+            masked_dsn_,
+            error.what())};
+    }
+    detail::logger()->debug("Committed city dsn={} run_id={} city={} events={} pages={}",
+                            masked_dsn_,
+                            run_id,
+                            result.city_slug,
+                            events.size(),
+                            pages.size());
+}
+
+void postgres_store::archive_pages(std::int64_t run_id, std::span<const archived_page> pages) {
+    detail::check_pages(run_id, pages, {});
+    check_no_nul(run_id, pages);
+    if (pages.empty()) {
+        return;
+    }
+    try {
+        pqxx::work transaction{session_->connection};
+        for (const archived_page& page : pages) {
+            write_page(transaction, run_id, page);
+        }
+        transaction.commit();
+    } catch (const std::exception& error) {
+        throw store_error{fmt::format("PostgreSQL archive of {} pages of run {} failed on '{}': {}",
+                                      pages.size(),
+                                      run_id,
+                                      masked_dsn_,
+                                      error.what())};
+    }
+}
+
+std::vector<archived_page> postgres_store::load_pages(std::int64_t run_id) {
+    std::vector<archived_page> pages;
+    try {
+        pqxx::nontransaction query{session_->connection};
+        const pqxx::result rows = query.exec_params(
+            "SELECT city_slug, page_number, url, http_status, content_type, source, "
+            "coalesce(body_text, body_json::text), captured_at FROM raw_pages WHERE run_id = $1 "
+            "ORDER BY city_slug COLLATE \"C\", page_number, source COLLATE \"C\"",
+            run_id);
+        pages.reserve(rows.size());
+        for (const pqxx::row& row : rows) {
+            archived_page page;
+            page.city_slug = row[0].as<std::string>();
+            page.page_number = row[1].as<int>();
+            page.url = row[2].as<std::string>();
+            page.http_status = row[3].as<int>();
+            page.content_type = row[4].as<std::string>();
+            page.source = row[5].as<std::string>();
+            page.body = row[6].as<std::string>();
+            page.captured_at = row[7].as<std::string>();
+            pages.push_back(std::move(page));
+        }
+    } catch (const std::exception& error) {
+        throw store_error{fmt::format("PostgreSQL read of raw_pages of run {} failed on '{}': {}",
+                                      run_id,
+                                      masked_dsn_,
+                                      error.what())};
+    }
+    return pages;
+}
+
+std::vector<run_record> postgres_store::read_runs(const std::string& sql_tail) {
+    std::vector<run_record> runs;
+    try {
+        pqxx::nontransaction query{session_->connection};
+        const pqxx::result rows = query.exec(std::string{select_run_columns} + sql_tail);
+        for (const pqxx::row& row : rows) {
+            run_record run;
+            run.id = row[0].as<std::int64_t>();
+            run.mode = row[1].as<std::string>();
+            run.command = row[2].as<std::string>();
+            run.options_json = row[3].as<std::string>();
+            run.status = row[4].as<std::string>();
+            run.started_at = row[5].as<std::string>();
+            run.finished_at = optional_field(row[6]);
+            run.cities_ok = row[7].as<int>();
+            run.cities_failed = row[8].as<int>();
+            run.pages = row[9].as<std::int64_t>();
+            run.events = row[10].as<std::int64_t>();
+            run.errors = row[11].as<std::int64_t>();
+            runs.push_back(std::move(run));
+        }
+    } catch (const std::exception& error) {
+        throw store_error{
+            fmt::format("PostgreSQL read of runs failed on '{}': {}", masked_dsn_, error.what())};
+    }
+    return runs;
+}
+
+std::optional<run_record> postgres_store::find_run(std::int64_t run_id) {
+    std::vector<run_record> runs = read_runs(fmt::format(" WHERE id = {}", run_id));
+    if (runs.empty()) {
+        return std::nullopt;
+    }
+    return std::move(runs.front());
+}
+
+std::vector<run_record> postgres_store::list_runs(int limit) {
+    detail::check_limit(limit);
+    return read_runs(fmt::format(" ORDER BY id DESC LIMIT {}", limit));
+}
+
+std::vector<city_result> postgres_store::city_results(std::int64_t run_id) {
+    std::vector<city_result> results;
+    try {
+        pqxx::nontransaction query{session_->connection};
+        const pqxx::result rows = query.exec_params(
+            "SELECT city_slug, status, pages, events, errors, last_error, "
+            "coalesce(started_at, ''), coalesce(finished_at, '') FROM run_cities "
+            "WHERE run_id = $1 ORDER BY city_slug COLLATE \"C\"",
+            run_id);
+        for (const pqxx::row& row : rows) {
+            city_result result;
+            result.city_slug = row[0].as<std::string>();
+            result.status = row[1].as<std::string>();
+            result.pages = row[2].as<int>();
+            result.events = row[3].as<std::int64_t>();
+            result.errors = row[4].as<int>();
+            result.last_error = optional_field(row[5]);
+            result.started_at = row[6].as<std::string>();
+            result.finished_at = row[7].as<std::string>();
+            results.push_back(std::move(result));
+        }
+    } catch (const std::exception& error) {
+        throw store_error{fmt::format("PostgreSQL read of run_cities of run {} failed on '{}': {}",
+                                      run_id,
+                                      masked_dsn_,
+                                      error.what())};
+    }
+    return results;
+}
+
+void postgres_store::reopen_run(std::int64_t run_id) {
+    pqxx::result updated;
+    try {
+        pqxx::work transaction{session_->connection};
+        updated = transaction.exec_params(
+            "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = $1", run_id);
+        transaction.commit();
+    } catch (const std::exception& error) {
+        throw store_error{fmt::format(
+            "PostgreSQL reopen of run {} failed on '{}': {}", run_id, masked_dsn_, error.what())};
+    }
+    if (updated.affected_rows() != 1) {
+        throw store_error{fmt::format(
+            "run {} does not exist in '{}'; list the stored runs with `eventcrawl runs` and pass "
+            "one of their ids",
+            run_id,
+            masked_dsn_)};
+    }
+    detail::logger()->info("Reopened run dsn={} run_id={}", masked_dsn_, run_id);
+}
+
+void postgres_store::for_each_event(
+    const event_filter& filter,
+    const std::function<void(const pipeline::event_record&,
+                             std::string_view first_seen_at,
+                             std::string_view last_seen_at)>& visit) {
+    try {
+        pqxx::work transaction{session_->connection};
+        // icursorstream takes no parameters, so the filter values are quoted literals.
+        const std::string since_condition =
+            filter.since_utc ? "start_utc >= " + transaction.quote(*filter.since_utc)
+                             : std::string{"TRUE"};
+        const std::string city_condition =
+            filter.city ? "lower(city) = lower(" + transaction.quote(*filter.city) + ")"
+                        : std::string{"TRUE"};
+        const std::string sql =
+            fmt::format(fmt::runtime(select_events_sql), since_condition, city_condition);
+
+        pqxx::icursorstream cursor{transaction, sql, "eventcrawl_export", cursor_fetch_rows};
+        pqxx::result chunk;
+        while (cursor >> chunk) {
+            for (const pqxx::row& row : chunk) {
+                const pipeline::event_record event = read_event(row);
+                const std::string first_seen_at = row[25].as<std::string>();
+                const std::string last_seen_at = row[26].as<std::string>();
+                visit(event, first_seen_at, last_seen_at);
+            }
+        }
+        transaction.commit();
+    } catch (const store_error&) {
+        throw;
+    } catch (const pqxx::failure& error) {
+        throw store_error{
+            fmt::format("PostgreSQL read of events failed on '{}': {}", masked_dsn_, error.what())};
     }
 }
 

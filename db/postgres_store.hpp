@@ -1,10 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "db/store.hpp"
 
@@ -12,9 +15,11 @@ namespace eventcrawl::db {
 
 // A store in a PostgreSQL database, through libpqxx 6.4. Same tables and column names as
 // sqlite_store; timestamps are TEXT in ISO 8601 UTC (not TIMESTAMPTZ) so that both stores
-// return identical values. Not thread-safe: use one instance from one thread.
+// return identical values. Event batches are loaded with COPY into session temp tables and
+// merged with one INSERT ... ON CONFLICT per table. Not thread-safe: use one instance from one
+// thread.
 class postgres_store final : public store {
-  public:
+public:
     // Connects (10 s connect timeout unless the DSN sets connect_timeout) and applies missing
     // migrations. Statements time out after 60 s. Throws store_error with the password masked.
     explicit postgres_store(std::string dsn);
@@ -32,12 +37,43 @@ class postgres_store final : public store {
 
     std::int64_t count_events() override;
 
+    void commit_city(std::int64_t run_id,
+                     const city_result& result,
+                     std::span<const pipeline::event_record> events,
+                     std::span<const archived_page> pages,
+                     std::string_view seen_at) override;
+
+    // Stores a body that jsonb accepts in body_json, any other body in body_text. Throws
+    // store_error for a body that contains a NUL byte, which PostgreSQL text cannot hold.
+    void archive_pages(std::int64_t run_id, std::span<const archived_page> pages) override;
+
+    // @note A body kept as jsonb comes back as jsonb's text form: the same JSON value, but
+    // with jsonb's spacing and key order, and the last of duplicate keys. Other bodies come
+    // back byte for byte.
+    std::vector<archived_page> load_pages(std::int64_t run_id) override;
+
+    // @note options_json comes back as jsonb's text form of the stored object.
+    std::optional<run_record> find_run(std::int64_t run_id) override;
+    std::vector<run_record> list_runs(int limit) override;
+    std::vector<city_result> city_results(std::int64_t run_id) override;
+    void reopen_run(std::int64_t run_id) override;
+
+    // Reads through a server-side cursor, 1000 events per fetch.
+    void for_each_event(const event_filter& filter,
+                        const std::function<void(const pipeline::event_record&,
+                                                 std::string_view first_seen_at,
+                                                 std::string_view last_seen_at)>& visit) override;
+
     // The schema version of the connected database.
     int schema_version();
 
-  private:
+private:
     void apply_migrations();
     void prepare_statements();
+    void create_staging_tables();
+    std::vector<run_record> read_runs(const std::string& sql_tail);
+    std::string locate_failing_event(std::span<const pipeline::event_record> events,
+                                     const std::string& seen_at);
 
     struct session;
 

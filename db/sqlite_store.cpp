@@ -10,6 +10,8 @@
 #include <system_error>
 #include <utility>
 
+#include "db/detail/checks.hpp"
+#include "db/detail/compression.hpp"
 #include "db/detail/logger.hpp"
 #include "db/detail/migration.hpp"
 #include "db/timestamp.hpp"
@@ -76,9 +78,34 @@ UPDATE runs SET
 WHERE id = ?1
 )sql";
 
+constexpr std::string_view upsert_page_sql = R"sql(
+INSERT OR REPLACE INTO raw_pages (
+    run_id, city_slug, page_number, url, http_status, content_type, source, body, body_size,
+    captured_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+)sql";
+
+constexpr std::string_view select_run_columns = R"sql(
+SELECT id, mode, command, coalesce(options, ''), status, started_at, finished_at,
+       coalesce(cities_ok, 0), coalesce(cities_failed, 0), coalesce(pages, 0),
+       coalesce(events, 0), coalesce(errors, 0)
+FROM runs
+)sql";
+
+// The columns of pipeline::event_record in member order, then first_seen_at and last_seen_at.
+constexpr std::string_view select_events_sql = R"sql(
+SELECT id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
+       is_online, is_free, is_cancelled, venue_name, address, city, region, country,
+       latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
+       series_id, image_url, first_seen_at, last_seen_at
+FROM events
+WHERE (?1 IS NULL OR start_utc >= ?1) AND (?2 IS NULL OR lower(city) = lower(?2))
+ORDER BY start_utc IS NULL, start_utc, id
+)sql";
+
 // Resets a statement and its bindings when a call leaves, whether it succeeded or threw.
 class statement_reset {
-  public:
+public:
     explicit statement_reset(sqlite3_stmt* statement) : statement_{statement} {}
     ~statement_reset() {
         sqlite3_reset(statement_);
@@ -87,7 +114,7 @@ class statement_reset {
     statement_reset(const statement_reset&) = delete;
     statement_reset& operator=(const statement_reset&) = delete;
 
-  private:
+private:
     sqlite3_stmt* statement_;
 };
 
@@ -121,13 +148,73 @@ void bind_int64(sqlite3_stmt* statement, int index, const std::optional<std::int
     }
 }
 
-// Binds an empty timestamp as NULL, because city_result uses "" for "not known".
+// Binds an empty string as NULL: city_result uses "" for "not known", run_start for "none".
 void bind_optional_timestamp(sqlite3_stmt* statement, int index, const std::string& value) {
     if (value.empty()) {
         sqlite3_bind_null(statement, index);
     } else {
         bind_text(statement, index, std::string_view{value});
     }
+}
+
+std::string column_string(sqlite3_stmt* statement, int index) {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement, index));
+    if (text == nullptr) {
+        return {};
+    }
+    return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(statement, index)));
+}
+
+std::optional<std::string> column_optional_string(sqlite3_stmt* statement, int index) {
+    if (sqlite3_column_type(statement, index) == SQLITE_NULL) {
+        return std::nullopt;
+    }
+    return column_string(statement, index);
+}
+
+std::optional<double> column_optional_double(sqlite3_stmt* statement, int index) {
+    if (sqlite3_column_type(statement, index) == SQLITE_NULL) {
+        return std::nullopt;
+    }
+    return sqlite3_column_double(statement, index);
+}
+
+std::optional<std::int64_t> column_optional_int64(sqlite3_stmt* statement, int index) {
+    if (sqlite3_column_type(statement, index) == SQLITE_NULL) {
+        return std::nullopt;
+    }
+    return sqlite3_column_int64(statement, index);
+}
+
+// Reads the first 25 columns of select_events_sql; the caller fills the tags.
+pipeline::event_record read_event(sqlite3_stmt* statement) {
+    pipeline::event_record event;
+    event.id = column_string(statement, 0);
+    event.name = column_string(statement, 1);
+    event.summary = column_optional_string(statement, 2);
+    event.url = column_optional_string(statement, 3);
+    event.timezone = column_optional_string(statement, 4);
+    event.start_local = column_optional_string(statement, 5);
+    event.end_local = column_optional_string(statement, 6);
+    event.start_utc = column_optional_string(statement, 7);
+    event.end_utc = column_optional_string(statement, 8);
+    event.is_online = sqlite3_column_int(statement, 9) != 0;
+    event.is_free = sqlite3_column_int(statement, 10) != 0;
+    event.is_cancelled = sqlite3_column_int(statement, 11) != 0;
+    event.venue_name = column_optional_string(statement, 12);
+    event.address = column_optional_string(statement, 13);
+    event.city = column_optional_string(statement, 14);
+    event.region = column_optional_string(statement, 15);
+    event.country = column_optional_string(statement, 16);
+    event.latitude = column_optional_double(statement, 17);
+    event.longitude = column_optional_double(statement, 18);
+    event.price_min_minor = column_optional_int64(statement, 19);
+    event.price_max_minor = column_optional_int64(statement, 20);
+    event.currency = column_optional_string(statement, 21);
+    event.organizer_name = column_optional_string(statement, 22);
+    event.series_id = column_optional_string(statement, 23);
+    event.image_url = column_optional_string(statement, 24);
+    return event;
 }
 
 bool has_write_permission(const fs::path& file) {
@@ -246,45 +333,42 @@ void sqlite_store::prepare_statements() {
     // OR IGNORE drops a tag that appears twice in one event instead of failing the batch.
     insert_tag_ = detail::sqlite_prepare(
         connection, path_, "INSERT OR IGNORE INTO event_tags (event_id, tag) VALUES (?1, ?2)");
-    insert_run_ = detail::sqlite_prepare(
-        connection,
-        path_,
-        "INSERT INTO runs (mode, command, status, started_at) VALUES (?1, ?2, 'running', ?3)");
+    insert_run_ =
+        detail::sqlite_prepare(connection,
+                               path_,
+                               "INSERT INTO runs (mode, command, options, status, started_at) "
+                               "VALUES (?1, ?2, ?3, 'running', ?4)");
     upsert_run_city_ = detail::sqlite_prepare(connection, path_, upsert_run_city_sql);
     update_run_ = detail::sqlite_prepare(connection, path_, update_run_sql);
     count_events_ = detail::sqlite_prepare(connection, path_, "SELECT count(*) FROM events");
+    upsert_page_ = detail::sqlite_prepare(connection, path_, upsert_page_sql);
+}
+
+void sqlite_store::in_transaction(std::string_view what, const std::function<void()>& write) {
+    detail::sqlite_exec(
+        connection_.get(), path_, "BEGIN IMMEDIATE", fmt::format("begin of {}", what));
+    try {
+        write();
+        detail::sqlite_exec(connection_.get(), path_, "COMMIT", fmt::format("commit of {}", what));
+    } catch (...) {
+        sqlite3_exec(connection_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
 }
 
 void sqlite_store::upsert_events(std::span<const pipeline::event_record> events,
                                  std::string_view seen_at) {
-    for (std::size_t position = 0; position < events.size(); ++position) {
-        if (events[position].id.empty()) {
-            throw store_error{fmt::format(
-                "event at position {} of {} has an empty id; nothing of this batch was written "
-                "to '{}'; drop events without an id before storing them",
-                position,
-                events.size(),
-                path_)};
-        }
-    }
-    if (seen_at.empty()) {
-        throw store_error{"upsert_events needs a seen_at timestamp such as 2026-07-01T17:00:00Z"};
-    }
+    detail::check_events(events, seen_at, path_);
     if (events.empty()) {
         return;
     }
 
     const auto started = std::chrono::steady_clock::now();
-    detail::sqlite_exec(connection_.get(), path_, "BEGIN IMMEDIATE", "begin of an upsert batch");
-    try {
+    in_transaction("an upsert batch", [&] {
         for (const pipeline::event_record& event : events) {
             write_event(event, seen_at);
         }
-        detail::sqlite_exec(connection_.get(), path_, "COMMIT", "commit of an upsert batch");
-    } catch (...) {
-        sqlite3_exec(connection_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-        throw;
-    }
+    });
 
     const auto elapsed = std::chrono::steady_clock::now() - started;
     detail::logger()->debug("Upserted events path={} rows={} elapsed_ms={}",
@@ -360,10 +444,15 @@ std::int64_t sqlite_store::begin_run(const run_start& start) {
     const std::string started_at = utc_timestamp_now();
     bind_text(statement, 1, std::string_view{start.mode});
     bind_text(statement, 2, std::string_view{start.command});
-    bind_text(statement, 3, std::string_view{started_at});
+    // An empty options_json is stored as NULL, because "" is not a JSON document.
+    bind_optional_timestamp(statement, 3, start.options_json);
+    bind_text(statement, 4, std::string_view{started_at});
     if (sqlite3_step(statement) != SQLITE_DONE) {
-        throw store_error{
-            detail::sqlite_error_message(connection_.get(), path_, "insert into runs")};
+        // The CHECK on runs.options rejects options_json that is not valid JSON.
+        throw store_error{detail::sqlite_error_message(
+            connection_.get(),
+            path_,
+            fmt::format("insert into runs with options '{}'", start.options_json.substr(0, 200)))};
     }
     const std::int64_t run_id = sqlite3_last_insert_rowid(connection_.get());
     detail::logger()->info("Began run path={} run_id={} mode={}", path_, run_id, start.mode);
@@ -371,11 +460,11 @@ std::int64_t sqlite_store::begin_run(const run_start& start) {
 }
 
 void sqlite_store::record_city(std::int64_t run_id, const city_result& result) {
-    if (result.city_slug.empty()) {
-        throw store_error{fmt::format(
-            "city result for run {} has an empty city_slug; set the slug of the city", run_id)};
-    }
+    detail::check_city_result(run_id, result);
+    write_run_city(run_id, result);
+}
 
+void sqlite_store::write_run_city(std::int64_t run_id, const city_result& result) {
     sqlite3_stmt* statement = upsert_run_city_.get();
     const statement_reset reset{statement};
     sqlite3_bind_int64(statement, 1, run_id);
@@ -440,6 +529,245 @@ std::int64_t sqlite_store::count_events() {
             detail::sqlite_error_message(connection_.get(), path_, "count of events")};
     }
     return sqlite3_column_int64(statement, 0);
+}
+
+void sqlite_store::commit_city(std::int64_t run_id,
+                               const city_result& result,
+                               std::span<const pipeline::event_record> events,
+                               std::span<const archived_page> pages,
+                               std::string_view seen_at) {
+    detail::check_city_result(run_id, result);
+    detail::check_events(events, seen_at, path_);
+    detail::check_pages(run_id, pages, result.city_slug);
+
+    in_transaction(fmt::format("the commit of city '{}' of run {}", result.city_slug, run_id), [&] {
+        for (const pipeline::event_record& event : events) {
+            write_event(event, seen_at);
+        }
+        for (const archived_page& page : pages) {
+            write_page(run_id, page);
+        }
+        write_run_city(run_id, result);
+    });
+    detail::logger()->debug("Committed city path={} run_id={} city={} events={} pages={}",
+                            path_,
+                            run_id,
+                            result.city_slug,
+                            events.size(),
+                            pages.size());
+}
+
+void sqlite_store::archive_pages(std::int64_t run_id, std::span<const archived_page> pages) {
+    detail::check_pages(run_id, pages, {});
+    if (pages.empty()) {
+        return;
+    }
+    in_transaction(fmt::format("the archive of {} pages of run {}", pages.size(), run_id), [&] {
+        for (const archived_page& page : pages) {
+            write_page(run_id, page);
+        }
+    });
+}
+
+void sqlite_store::write_page(std::int64_t run_id, const archived_page& page) {
+    const std::string compressed = detail::zlib_compress(page.body);
+
+    sqlite3_stmt* statement = upsert_page_.get();
+    const statement_reset reset{statement};
+    sqlite3_bind_int64(statement, 1, run_id);
+    bind_text(statement, 2, std::string_view{page.city_slug});
+    sqlite3_bind_int(statement, 3, page.page_number);
+    bind_text(statement, 4, std::string_view{page.url});
+    sqlite3_bind_int(statement, 5, page.http_status);
+    bind_text(statement, 6, std::string_view{page.content_type});
+    bind_text(statement, 7, std::string_view{page.source});
+    sqlite3_bind_blob64(statement,
+                        8,
+                        compressed.data(),
+                        static_cast<sqlite3_uint64>(compressed.size()),
+                        SQLITE_STATIC);
+    sqlite3_bind_int64(statement, 9, static_cast<sqlite3_int64>(page.body.size()));
+    bind_text(statement, 10, std::string_view{page.captured_at});
+
+    if (sqlite3_step(statement) != SQLITE_DONE) {
+        // A run id that begin_run never returned fails the foreign key on runs(id).
+        throw store_error{detail::sqlite_error_message(
+            connection_.get(),
+            path_,
+            fmt::format("insert into raw_pages of run {} city '{}' page {} source {}",
+                        run_id,
+                        page.city_slug,
+                        page.page_number,
+                        page.source))};
+    }
+}
+
+std::vector<archived_page> sqlite_store::load_pages(std::int64_t run_id) {
+    const auto statement =
+        detail::sqlite_prepare(connection_.get(),
+                               path_,
+                               "SELECT city_slug, page_number, url, http_status, "
+                               "content_type, source, body, body_size, "
+                               "captured_at FROM raw_pages WHERE run_id = ?1 "
+                               "ORDER BY city_slug, page_number, source");
+    sqlite3_bind_int64(statement.get(), 1, run_id);
+
+    std::vector<archived_page> pages;
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(statement.get())) == SQLITE_ROW) {
+        archived_page page;
+        page.city_slug = column_string(statement.get(), 0);
+        page.page_number = sqlite3_column_int(statement.get(), 1);
+        page.url = column_string(statement.get(), 2);
+        page.http_status = sqlite3_column_int(statement.get(), 3);
+        page.content_type = column_string(statement.get(), 4);
+        page.source = column_string(statement.get(), 5);
+        const auto* blob = static_cast<const char*>(sqlite3_column_blob(statement.get(), 6));
+        const std::string_view compressed{
+            blob, static_cast<std::size_t>(sqlite3_column_bytes(statement.get(), 6))};
+        const auto body_size = sqlite3_column_int64(statement.get(), 7);
+        page.captured_at = column_string(statement.get(), 8);
+        page.body = detail::zlib_decompress(compressed,
+                                            static_cast<std::size_t>(body_size),
+                                            fmt::format("run {} city '{}' page {} in '{}'",
+                                                        run_id,
+                                                        page.city_slug,
+                                                        page.page_number,
+                                                        path_));
+        pages.push_back(std::move(page));
+    }
+    if (rc != SQLITE_DONE) {
+        throw store_error{detail::sqlite_error_message(
+            connection_.get(), path_, fmt::format("read of raw_pages of run {}", run_id))};
+    }
+    return pages;
+}
+
+std::vector<run_record> sqlite_store::read_runs(sqlite3_stmt* statement) {
+    std::vector<run_record> runs;
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+        run_record run;
+        run.id = sqlite3_column_int64(statement, 0);
+        run.mode = column_string(statement, 1);
+        run.command = column_string(statement, 2);
+        run.options_json = column_string(statement, 3);
+        run.status = column_string(statement, 4);
+        run.started_at = column_string(statement, 5);
+        run.finished_at = column_optional_string(statement, 6);
+        run.cities_ok = sqlite3_column_int(statement, 7);
+        run.cities_failed = sqlite3_column_int(statement, 8);
+        run.pages = sqlite3_column_int64(statement, 9);
+        run.events = sqlite3_column_int64(statement, 10);
+        run.errors = sqlite3_column_int64(statement, 11);
+        runs.push_back(std::move(run));
+    }
+    if (rc != SQLITE_DONE) {
+        throw store_error{detail::sqlite_error_message(connection_.get(), path_, "read of runs")};
+    }
+    return runs;
+}
+
+std::optional<run_record> sqlite_store::find_run(std::int64_t run_id) {
+    const std::string sql = fmt::format("{} WHERE id = ?1", select_run_columns);
+    const auto statement = detail::sqlite_prepare(connection_.get(), path_, sql);
+    sqlite3_bind_int64(statement.get(), 1, run_id);
+    std::vector<run_record> runs = read_runs(statement.get());
+    if (runs.empty()) {
+        return std::nullopt;
+    }
+    return std::move(runs.front());
+}
+
+std::vector<run_record> sqlite_store::list_runs(int limit) {
+    detail::check_limit(limit);
+    const std::string sql = fmt::format("{} ORDER BY id DESC LIMIT ?1", select_run_columns);
+    const auto statement = detail::sqlite_prepare(connection_.get(), path_, sql);
+    sqlite3_bind_int(statement.get(), 1, limit);
+    return read_runs(statement.get());
+}
+
+std::vector<city_result> sqlite_store::city_results(std::int64_t run_id) {
+    const auto statement = detail::sqlite_prepare(
+        connection_.get(),
+        path_,
+        "SELECT city_slug, status, pages, events, errors, last_error, coalesce(started_at, ''), "
+        "coalesce(finished_at, '') FROM run_cities WHERE run_id = ?1 ORDER BY city_slug");
+    sqlite3_bind_int64(statement.get(), 1, run_id);
+
+    std::vector<city_result> results;
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(statement.get())) == SQLITE_ROW) {
+        city_result result;
+        result.city_slug = column_string(statement.get(), 0);
+        result.status = column_string(statement.get(), 1);
+        result.pages = sqlite3_column_int(statement.get(), 2);
+        result.events = sqlite3_column_int64(statement.get(), 3);
+        result.errors = sqlite3_column_int(statement.get(), 4);
+        result.last_error = column_optional_string(statement.get(), 5);
+        result.started_at = column_string(statement.get(), 6);
+        result.finished_at = column_string(statement.get(), 7);
+        results.push_back(std::move(result));
+    }
+    if (rc != SQLITE_DONE) {
+        throw store_error{detail::sqlite_error_message(
+            connection_.get(), path_, fmt::format("read of run_cities of run {}", run_id))};
+    }
+    return results;
+}
+
+void sqlite_store::reopen_run(std::int64_t run_id) {
+    const auto statement = detail::sqlite_prepare(
+        connection_.get(),
+        path_,
+        "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?1");
+    sqlite3_bind_int64(statement.get(), 1, run_id);
+    if (sqlite3_step(statement.get()) != SQLITE_DONE) {
+        throw store_error{detail::sqlite_error_message(
+            connection_.get(), path_, fmt::format("reopen of run {}", run_id))};
+    }
+    if (sqlite3_changes(connection_.get()) != 1) {
+        throw store_error{fmt::format(
+            "run {} does not exist in '{}'; list the stored runs with `eventcrawl runs` and pass "
+            "one of their ids",
+            run_id,
+            path_)};
+    }
+    detail::logger()->info("Reopened run path={} run_id={}", path_, run_id);
+}
+
+void sqlite_store::for_each_event(const event_filter& filter,
+                                  const std::function<void(const pipeline::event_record&,
+                                                           std::string_view first_seen_at,
+                                                           std::string_view last_seen_at)>& visit) {
+    const auto events = detail::sqlite_prepare(connection_.get(), path_, select_events_sql);
+    const auto tags = detail::sqlite_prepare(
+        connection_.get(), path_, "SELECT tag FROM event_tags WHERE event_id = ?1 ORDER BY tag");
+    bind_text(events.get(), 1, filter.since_utc);
+    bind_text(events.get(), 2, filter.city);
+
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(events.get())) == SQLITE_ROW) {
+        pipeline::event_record event = read_event(events.get());
+        const std::string first_seen_at = column_string(events.get(), 25);
+        const std::string last_seen_at = column_string(events.get(), 26);
+
+        const statement_reset reset{tags.get()};
+        bind_text(tags.get(), 1, std::string_view{event.id});
+        int tag_rc = SQLITE_ROW;
+        while ((tag_rc = sqlite3_step(tags.get())) == SQLITE_ROW) {
+            event.tags.push_back(column_string(tags.get(), 0));
+        }
+        if (tag_rc != SQLITE_DONE) {
+            throw store_error{detail::sqlite_error_message(
+                connection_.get(), path_, fmt::format("read of tags of event id '{}'", event.id))};
+        }
+
+        visit(event, first_seen_at, last_seen_at);
+    }
+    if (rc != SQLITE_DONE) {
+        throw store_error{detail::sqlite_error_message(connection_.get(), path_, "read of events")};
+    }
 }
 
 int sqlite_store::schema_version() {

@@ -1,9 +1,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "db/detail/sqlite_util.hpp"
 #include "db/store.hpp"
@@ -13,7 +16,7 @@ namespace eventcrawl::db {
 // A store in one SQLite file (WAL journal, synchronous=NORMAL, foreign keys on, 5 s busy
 // timeout). Not thread-safe: use one instance from one thread.
 class sqlite_store final : public store {
-  public:
+public:
     // Opens or creates the file at `path` and applies missing migrations. Throws store_error
     // when the folder does not exist, the file is not a SQLite database or is read-only, or
     // the schema is newer than the newest migration of this build.
@@ -32,16 +35,41 @@ class sqlite_store final : public store {
 
     std::int64_t count_events() override;
 
+    void commit_city(std::int64_t run_id,
+                     const city_result& result,
+                     std::span<const pipeline::event_record> events,
+                     std::span<const archived_page> pages,
+                     std::string_view seen_at) override;
+    void archive_pages(std::int64_t run_id, std::span<const archived_page> pages) override;
+    std::vector<archived_page> load_pages(std::int64_t run_id) override;
+
+    std::optional<run_record> find_run(std::int64_t run_id) override;
+    std::vector<run_record> list_runs(int limit) override;
+    std::vector<city_result> city_results(std::int64_t run_id) override;
+    void reopen_run(std::int64_t run_id) override;
+
+    // @note City matching folds ASCII letters only, because SQLite's lower() does.
+    void for_each_event(const event_filter& filter,
+                        const std::function<void(const pipeline::event_record&,
+                                                 std::string_view first_seen_at,
+                                                 std::string_view last_seen_at)>& visit) override;
+
     // The schema version of the open database.
     int schema_version();
 
     const std::string& path() const { return path_; }
 
-  private:
+private:
     void open_connection();
     void apply_pragmas();
     void prepare_statements();
     void write_event(const pipeline::event_record& event, std::string_view seen_at);
+    void write_page(std::int64_t run_id, const archived_page& page);
+    void write_run_city(std::int64_t run_id, const city_result& result);
+    std::vector<run_record> read_runs(sqlite3_stmt* statement);
+
+    // Runs `write` inside BEGIN IMMEDIATE ... COMMIT, rolling back when it throws.
+    void in_transaction(std::string_view what, const std::function<void()>& write);
 
     std::string path_;
     detail::sqlite_connection connection_;
@@ -52,6 +80,7 @@ class sqlite_store final : public store {
     detail::sqlite_statement upsert_run_city_;
     detail::sqlite_statement update_run_;
     detail::sqlite_statement count_events_;
+    detail::sqlite_statement upsert_page_;
 };
 
 }  // namespace eventcrawl::db

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace eventcrawl::pipeline {
 
@@ -11,6 +13,29 @@ enum class page_source {
     search_xhr,    // body of POST /api/v3/destination/search/
     file,          // a recorded payload file given to `eventcrawl import`
 };
+
+inline std::string_view to_string(page_source source) noexcept {
+    switch (source) {
+        case page_source::listing_html:
+            return "listing_html";
+        case page_source::search_xhr:
+            return "search_xhr";
+        case page_source::file:
+            return "file";
+    }
+    return "file";
+}
+
+// Returns the source named by to_string, or nothing for any other text.
+inline std::optional<page_source> parse_page_source(std::string_view text) noexcept {
+    for (const auto source :
+         {page_source::listing_html, page_source::search_xhr, page_source::file}) {
+        if (to_string(source) == text) {
+            return source;
+        }
+    }
+    return std::nullopt;
+}
 
 // One captured body, as it travels from a city task to the transform stage.
 // Default-constructible because Asio channels build an empty value on close.

@@ -76,8 +76,33 @@ CREATE TABLE run_cities (
 );
 )sql";
 
+// Version 2: run options, the archive of captured bodies, and indexes for export queries.
+// Bodies are zlib-compressed (HTML and JSON shrink several times); body_size is the length
+// before compression, so a reader can size its buffer and detect a truncated blob.
+constexpr std::string_view sqlite_archive_schema = R"sql(
+ALTER TABLE runs ADD COLUMN options TEXT CHECK (options IS NULL OR json_valid(options));
+
+CREATE TABLE raw_pages (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    city_slug TEXT NOT NULL,
+    page_number INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    http_status INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    source TEXT NOT NULL,
+    body BLOB NOT NULL,
+    body_size INTEGER NOT NULL CHECK (body_size >= 0),
+    captured_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, city_slug, page_number, source)
+);
+
+CREATE INDEX events_city_lower_idx ON events (lower(city));
+CREATE INDEX events_location_idx ON events (latitude, longitude);
+)sql";
+
 constexpr std::array sqlite_list{
     migration{1, "events, event_tags, runs and run_cities", sqlite_initial_schema},
+    migration{2, "runs.options, raw_pages and export indexes", sqlite_archive_schema},
 };
 
 // The same tables as the SQLite schema. Timestamps stay TEXT in ISO 8601 UTC, so that both
@@ -151,8 +176,49 @@ CREATE TABLE run_cities (
 );
 )sql";
 
+// Version 2: run options (jsonb), the archive of captured bodies, and indexes for export
+// queries. A JSON body is stored as jsonb, any other body as text, and the CHECK keeps exactly
+// one of the two set. eventcrawl_try_jsonb returns NULL for text that jsonb rejects (invalid
+// JSON, or an escaped NUL character), because PostgreSQL 15 has no non-throwing cast.
+//
+// Timestamps stay TEXT in ISO 8601 UTC here too, although timestamptz is the natural type:
+// both stores must return the identical string "YYYY-MM-DDTHH:MM:SSZ" from every read path,
+// and a timestamptz would be rendered with the session's DateStyle and TimeZone ("2026-07-01
+// 17:00:00+00") unless every query formatted it back with to_char.
+constexpr std::string_view postgres_archive_schema = R"sql(
+ALTER TABLE runs ADD COLUMN options JSONB;
+
+CREATE TABLE raw_pages (
+    run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    city_slug TEXT NOT NULL,
+    page_number INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    http_status INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    source TEXT NOT NULL,
+    body_json JSONB,
+    body_text TEXT,
+    captured_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, city_slug, page_number, source),
+    CONSTRAINT raw_pages_one_body CHECK ((body_json IS NULL) <> (body_text IS NULL))
+);
+
+CREATE FUNCTION eventcrawl_try_jsonb(body TEXT) RETURNS JSONB
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN body::jsonb;
+EXCEPTION WHEN invalid_text_representation OR untranslatable_character THEN
+    RETURN NULL;
+END
+$$;
+
+CREATE INDEX events_city_lower_idx ON events (lower(city));
+CREATE INDEX events_location_idx ON events (latitude, longitude);
+)sql";
+
 constexpr std::array postgres_list{
     migration{1, "events, event_tags, runs and run_cities", postgres_initial_schema},
+    migration{2, "runs.options, raw_pages and export indexes", postgres_archive_schema},
 };
 
 }  // namespace

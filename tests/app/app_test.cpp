@@ -163,4 +163,104 @@ TEST_SUITE("app") {
             CHECK(result.output.find(option) != std::string::npos);
         }
     }
+
+    TEST_CASE("dotenv fills missing settings") {
+        temp_dir dir;
+        const auto env_db = dir.path() / "env.db";
+        const auto flag_db = dir.path() / "flag.db";
+        const auto env_file = dir.path() / ".env";
+        write_file(env_file,
+                   "# settings\nexport EVENTCRAWL_DB=\"sqlite:" + env_db.string() + "\"\n");
+        const auto file =
+            (fixtures / "destination-events_by-ids_eventbrite-de_bavaria_trimmed.json").string();
+        const std::vector<std::string> environment = {"EVENTCRAWL_ENV_FILE=" + env_file.string()};
+
+        const auto from_env = run_command({eventcrawl_binary, "import", file}, environment);
+        CAPTURE(from_env.output);
+        REQUIRE(from_env.exit_code == 0);
+        CHECK(query_number(env_db, "SELECT count(*) FROM events") == 3);
+
+        const auto from_flag = run_command(
+            {eventcrawl_binary, "import", "--db", "sqlite:" + flag_db.string(), file}, environment);
+        CAPTURE(from_flag.output);
+        REQUIRE(from_flag.exit_code == 0);
+        CHECK(query_number(flag_db, "SELECT count(*) FROM events") == 3);
+        CHECK(query_number(env_db, "SELECT count(*) FROM runs") == 1);
+    }
+
+    TEST_CASE("export writes csv and jsonl") {
+        temp_dir dir;
+        const auto database = dir.path() / "events.db";
+        const std::string dsn = "sqlite:" + database.string();
+        const auto file =
+            (fixtures / "destination-events_by-ids_eventbrite-de_bavaria_trimmed.json").string();
+        REQUIRE(run_command({eventcrawl_binary, "import", "--db", dsn, file}).exit_code == 0);
+
+        const auto csv = dir.path() / "events.csv";
+        const auto csv_run = run_command({eventcrawl_binary,
+                                          "export",
+                                          "--db",
+                                          dsn,
+                                          "--format",
+                                          "csv",
+                                          "--output",
+                                          csv.string()});
+        CAPTURE(csv_run.output);
+        REQUIRE(csv_run.exit_code == 0);
+        std::ifstream csv_in(csv);
+        std::vector<std::string> csv_lines;
+        for (std::string line; std::getline(csv_in, line);) {
+            csv_lines.push_back(line);
+        }
+        REQUIRE(csv_lines.size() == 4);
+        CHECK(csv_lines[0].rfind("id,name,summary,url,timezone,", 0) == 0);
+
+        const auto jsonl =
+            run_command({eventcrawl_binary, "--log-level", "off", "export", "--db", dsn});
+        REQUIRE(jsonl.exit_code == 0);
+        CHECK(std::count(jsonl.output.begin(), jsonl.output.end(), '\n') == 3);
+        CHECK(jsonl.output.find("\"currency\":\"EUR\"") != std::string::npos);
+
+        const auto future = run_command({eventcrawl_binary,
+                                         "--log-level",
+                                         "off",
+                                         "export",
+                                         "--db",
+                                         dsn,
+                                         "--since",
+                                         "2099-01-01"});
+        REQUIRE(future.exit_code == 0);
+        CHECK(future.output.empty());
+
+        const auto bad_since =
+            run_command({eventcrawl_binary, "export", "--db", dsn, "--since", "yesterday"});
+        CHECK(bad_since.exit_code == 1);
+        CHECK(bad_since.output.find("--since 'yesterday'") != std::string::npos);
+    }
+
+    TEST_CASE("runs lists each run") {
+        temp_dir dir;
+        const std::string dsn = "sqlite:" + (dir.path() / "events.db").string();
+        const auto file =
+            (fixtures / "destination-event_single_oslo_eventbrite-co-uk-url.json").string();
+        REQUIRE(run_command({eventcrawl_binary, "import", "--db", dsn, file}).exit_code == 0);
+        REQUIRE(run_command({eventcrawl_binary, "import", "--db", dsn, file}).exit_code == 0);
+
+        const auto listed =
+            run_command({eventcrawl_binary, "--log-level", "off", "runs", "--db", dsn});
+        CAPTURE(listed.output);
+        CHECK(listed.exit_code == 0);
+        CHECK(std::count(listed.output.begin(), listed.output.end(), '\n') == 3);
+        CHECK(listed.output.find("import") != std::string::npos);
+    }
+
+    TEST_CASE("retransform rejects unknown run") {
+        temp_dir dir;
+        const std::string dsn = "sqlite:" + (dir.path() / "events.db").string();
+        const auto result =
+            run_command({eventcrawl_binary, "retransform", "--db", dsn, "--run", "42"});
+        CAPTURE(result.output);
+        CHECK(result.exit_code == 1);
+        CHECK(result.output.find("run 42 not found") != std::string::npos);
+    }
 }

@@ -1,135 +1,14 @@
 // End-to-end crawls with real Chromium against the local replay site.
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
-#include <fstream>
-#include <regex>
-#include <set>
 #include <thread>
-#include <sstream>
 
-#include "tests/app/process.hpp"
-#include "tests/app/sqlite_query.hpp"
+#include "tests/app/crawl_support.hpp"
 
-namespace {
-
-using eventcrawl::test::background_process;
-using eventcrawl::test::query_number;
-using eventcrawl::test::query_rows;
-using eventcrawl::test::run_command;
-using eventcrawl::test::temp_dir;
-
-const std::string eventcrawl_binary = EVENTCRAWL_BINARY;
-const std::string replay_binary = REPLAY_BINARY;
-const std::filesystem::path corpus =
-    std::filesystem::path(EVENTCRAWL_SOURCE_DIR) / "replay/corpus/real";
-
-std::string read_text(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    std::ostringstream content;
-    content << in.rdbuf();
-    return content.str();
-}
-
-long long expected_value(const std::string& key) {
-    const auto text = read_text(corpus / "expected.json");
-    const std::regex pattern("\"" + key + "\"\\s*:\\s*([0-9]+)");
-    std::smatch match;
-    if (!std::regex_search(text, match, pattern)) {
-        throw std::runtime_error("expected.json has no " + key);
-    }
-    return std::stoll(match[1]);
-}
-
-// Process ids of every running Chromium process.
-std::set<std::string> chromium_processes() {
-    std::set<std::string> pids;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-        const auto name = entry.path().filename().string();
-        if (name.find_first_not_of("0123456789") != std::string::npos) {
-            continue;
-        }
-        std::ifstream comm(entry.path() / "comm");
-        std::string command;
-        std::getline(comm, command);
-        std::ifstream stat(entry.path() / "stat");
-        std::string stat_line;
-        std::getline(stat, stat_line);
-        const auto state_at = stat_line.rfind(')');
-        const bool zombie = state_at != std::string::npos && state_at + 2 < stat_line.size() &&
-                            stat_line[state_at + 2] == 'Z';
-        if (command.find("chrom") != std::string::npos && !zombie) {
-            pids.insert(name);
-        }
-    }
-    return pids;
-}
-
-// The replay site on a free loopback port, stopped when the test ends.
-class replay_site {
-public:
-    explicit replay_site(const std::filesystem::path& corpus_dir, int delay_ms = 0)
-        : process_({replay_binary,
-                    "--corpus",
-                    corpus_dir.string(),
-                    "--port",
-                    "0",
-                    "--delay-ms",
-                    std::to_string(delay_ms)}) {
-        const auto line = process_.read_line();
-        const std::string prefix = "listening on ";
-        if (line.rfind(prefix, 0) != 0) {
-            throw std::runtime_error("unexpected first line from eventbrite-replay: " + line);
-        }
-        url_ = line.substr(prefix.size());
-    }
-    const std::string& url() const { return url_; }
-
-  private:
-    background_process process_;
-    std::string url_;
-};
-
-std::vector<std::string> crawl_argv(const std::string& base_url,
-                                    const std::filesystem::path& database,
-                                    const std::string& mode) {
-    return {eventcrawl_binary,
-            "crawl",
-            "--cities",
-            (corpus / "cities.yaml").string(),
-            "--base-url",
-            base_url,
-            "--db",
-            "sqlite:" + database.string(),
-            "--mode",
-            mode,
-            "--concurrency",
-            "3",
-            "--browsers",
-            "2",
-            "--no-progress"};
-}
-
-// Every stored column but the first/last-seen times, in id order, as one text block.
-std::string table_dump(const std::filesystem::path& database) {
-    const auto rows = query_rows(
-        database,
-        "SELECT id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc, "
-        "is_online, is_free, is_cancelled, venue_name, address, city, region, country, latitude, "
-        "longitude, price_min_minor, price_max_minor, currency, organizer_name, series_id, "
-        "image_url, (SELECT group_concat(tag, '|') FROM (SELECT tag FROM event_tags t WHERE "
-        "t.event_id = e.id ORDER BY tag)) FROM events e ORDER BY id");
-    std::string dump;
-    for (const auto& row : rows) {
-        for (const auto& value : row) {
-            dump += value;
-            dump += '\t';
-        }
-        dump += '\n';
-    }
-    return dump;
-}
-
-}  // namespace
+using namespace eventcrawl::test;
 
 TEST_SUITE("app") {
     TEST_CASE("crawl stores every corpus event") {
@@ -208,5 +87,122 @@ TEST_SUITE("app") {
             }
         }
         CHECK(left.empty());
+    }
+
+    TEST_CASE("resume after sigkill matches full run") {
+        replay_site site(corpus, 500);
+        temp_dir dir;
+        const auto full_db = dir.path() / "full.db";
+        const auto killed_db = dir.path() / "killed.db";
+        const auto full = run_command(crawl_argv(site.url(), full_db, "async"));
+        CAPTURE(full.output);
+        REQUIRE(full.exit_code == 0);
+
+        const auto before = chromium_processes();
+        {
+            background_process crawl(crawl_argv(site.url(), killed_db, "async"));
+            std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+            crawl.send_signal(SIGKILL);
+            CHECK(crawl.stop() == 128 + SIGKILL);
+        }
+        // The browsers die with the crawler (parent-death signal); give them time to exit.
+        std::set<std::string> left;
+        for (int attempt = 0; attempt < 50; ++attempt) {
+            left.clear();
+            for (const auto& pid : chromium_processes()) {
+                if (before.count(pid) == 0) {
+                    left.insert(pid);
+                }
+            }
+            if (left.empty()) {
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        CHECK(left.empty());
+        REQUIRE(query_number(killed_db, "SELECT count(*) FROM runs WHERE status = 'running'") == 1);
+
+        const auto resumed = run_command({eventcrawl_binary,
+                                          "crawl",
+                                          "--resume",
+                                          "1",
+                                          "--db",
+                                          "sqlite:" + killed_db.string(),
+                                          "--no-progress"});
+        CAPTURE(resumed.output);
+        REQUIRE(resumed.exit_code == 0);
+        CHECK(query_number(killed_db, "SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
+        CHECK(query_number(killed_db, "SELECT count(*) FROM run_cities WHERE status = 'ok'") ==
+              expected_value("cities"));
+        CHECK(query_number(killed_db, "SELECT count(*) FROM events") ==
+              expected_value("unique_events"));
+        CHECK(table_dump(killed_db) == table_dump(full_db));
+    }
+
+    TEST_CASE("retransform rebuilds deleted rows") {
+        replay_site site(corpus);
+        temp_dir dir;
+        const auto database = dir.path() / "events.db";
+        REQUIRE(run_command(crawl_argv(site.url(), database, "async")).exit_code == 0);
+        const auto crawled = table_dump(database);
+        REQUIRE(query_number(database, "SELECT count(*) FROM raw_pages") ==
+                expected_value("pages_crawled"));
+
+        execute_sql(database, "DELETE FROM event_tags; DELETE FROM events;");
+        REQUIRE(query_number(database, "SELECT count(*) FROM events") == 0);
+        const auto result = run_command({eventcrawl_binary,
+                                         "retransform",
+                                         "--db",
+                                         "sqlite:" + database.string(),
+                                         "--run",
+                                         "1"});
+        CAPTURE(result.output);
+        REQUIRE(result.exit_code == 0);
+        CHECK(query_number(database, "SELECT count(*) FROM events") ==
+              expected_value("unique_events"));
+        CHECK(table_dump(database) == crawled);
+    }
+
+    TEST_CASE("nightly locks and summarizes") {
+        replay_site site(corpus);
+        temp_dir dir;
+        const auto state_dir = dir.path() / "var";
+        std::filesystem::create_directories(state_dir);
+        const std::string nightly = std::string(EVENTCRAWL_SOURCE_DIR) + "/scripts/nightly";
+        const std::vector<std::string> environment = {
+            "EVENTCRAWL_BINARY=" + eventcrawl_binary,
+            "EVENTCRAWL_STATE_DIR=" + state_dir.string(),
+            "EVENTCRAWL_DB=sqlite:" + (dir.path() / "nightly.db").string(),
+            "EVENTCRAWL_CITIES=" + (corpus / "cities.yaml").string(),
+            "EVENTCRAWL_BASE_URL=" + site.url(),
+        };
+
+        {
+            const int lock = ::open((state_dir / "nightly.lock").c_str(), O_CREAT | O_RDWR, 0600);
+            REQUIRE(lock >= 0);
+            REQUIRE(::flock(lock, LOCK_EX) == 0);
+            const auto blocked = run_command({"/bin/bash", nightly}, environment);
+            CAPTURE(blocked.output);
+            CHECK(blocked.exit_code == 75);
+            ::close(lock);
+        }
+
+        const auto result = run_command({"/bin/bash", nightly}, environment);
+        CAPTURE(result.output);
+        REQUIRE(result.exit_code == 0);
+        std::string summary;
+        std::string log;
+        for (const auto& entry : std::filesystem::directory_iterator(state_dir / "log")) {
+            const auto name = entry.path().filename().string();
+            if (name.ends_with(".summary.json")) {
+                summary = read_text(entry.path());
+            } else if (name.ends_with(".log")) {
+                log = read_text(entry.path());
+            }
+        }
+        CHECK(summary.find("\"status\":\"ok\"") != std::string::npos);
+        CHECK(summary.find("\"rows_in_database\":" +
+                           std::to_string(expected_value("unique_events"))) != std::string::npos);
+        CHECK(log.find("\"logger\":\"app\"") != std::string::npos);
     }
 }

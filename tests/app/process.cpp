@@ -32,7 +32,10 @@ int decode_status(int status) {
     return -1;
 }
 
-pid_t spawn(const std::vector<std::string>& argv, int& read_fd, bool merge_stderr) {
+pid_t spawn(const std::vector<std::string>& argv,
+            int& read_fd,
+            bool merge_stderr,
+            const std::vector<std::string>& environment = {}) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         throw std::runtime_error("pipe failed");
@@ -46,6 +49,9 @@ pid_t spawn(const std::vector<std::string>& argv, int& read_fd, bool merge_stder
         if (merge_stderr) {
             dup2(fds[1], STDERR_FILENO);
         }
+        for (const auto& entry : environment) {
+            putenv(const_cast<char*>(entry.c_str()));
+        }
         auto pointers = to_argv(argv);
         execv(pointers[0], pointers.data());
         _exit(127);
@@ -57,9 +63,10 @@ pid_t spawn(const std::vector<std::string>& argv, int& read_fd, bool merge_stder
 
 }  // namespace
 
-command_result run_command(const std::vector<std::string>& argv) {
+command_result run_command(const std::vector<std::string>& argv,
+                           const std::vector<std::string>& environment) {
     int read_fd = -1;
-    const pid_t pid = spawn(argv, read_fd, true);
+    const pid_t pid = spawn(argv, read_fd, true, environment);
     command_result result;
     char buffer[4096];
     for (;;) {
@@ -83,6 +90,12 @@ background_process::background_process(const std::vector<std::string>& argv) {
 background_process::~background_process() {
     if (pid_ > 0) {
         stop();
+    }
+}
+
+void background_process::send_signal(int signal) const {
+    if (pid_ > 0) {
+        kill(pid_, signal);
     }
 }
 

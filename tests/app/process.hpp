@@ -15,13 +15,18 @@ struct command_result {
     std::string output;  // stdout and stderr, interleaved
 };
 
-// Runs argv[0] with the arguments, waits for it and captures its output.
-command_result run_command(const std::vector<std::string>& argv);
+// Runs argv[0] with the arguments (and `environment` entries NAME=VALUE added to this
+// process's environment), waits for it and captures its output.
+command_result run_command(const std::vector<std::string>& argv,
+                           const std::vector<std::string>& environment = {});
 
 // A child process that runs until stop() or destruction (SIGTERM, then SIGKILL after 30 s).
 class background_process {
-  public:
+public:
     explicit background_process(const std::vector<std::string>& argv);
+
+    // Sends `signal` without waiting.
+    void send_signal(int signal) const;
     ~background_process();
     background_process(const background_process&) = delete;
     background_process& operator=(const background_process&) = delete;
@@ -34,7 +39,7 @@ class background_process {
 
     pid_t pid() const { return pid_; }
 
-  private:
+private:
     pid_t pid_ = -1;
     int stdout_fd_ = -1;
     std::string buffered_;
@@ -42,14 +47,14 @@ class background_process {
 
 // A temporary directory removed with everything in it on destruction.
 class temp_dir {
-  public:
+public:
     temp_dir();
     ~temp_dir();
     temp_dir(const temp_dir&) = delete;
     temp_dir& operator=(const temp_dir&) = delete;
     const std::filesystem::path& path() const { return path_; }
 
-  private:
+private:
     std::filesystem::path path_;
 };
 

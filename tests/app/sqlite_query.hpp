@@ -39,6 +39,23 @@ inline std::vector<std::vector<std::string>> query_rows(const std::filesystem::p
     return rows;
 }
 
+// Runs statements that change the database (for tests that damage data on purpose).
+inline void execute_sql(const std::filesystem::path& database, const std::string& sql) {
+    sqlite3* connection = nullptr;
+    if (sqlite3_open(database.c_str(), &connection) != SQLITE_OK) {
+        sqlite3_close(connection);
+        throw std::runtime_error("cannot open " + database.string());
+    }
+    char* message = nullptr;
+    const int status = sqlite3_exec(connection, sql.c_str(), nullptr, nullptr, &message);
+    const std::string error = message == nullptr ? "" : message;
+    sqlite3_free(message);
+    sqlite3_close(connection);
+    if (status != SQLITE_OK) {
+        throw std::runtime_error("cannot run '" + sql + "': " + error);
+    }
+}
+
 inline long long query_number(const std::filesystem::path& database, const std::string& sql) {
     const auto rows = query_rows(database, sql);
     if (rows.size() != 1 || rows[0].size() != 1) {

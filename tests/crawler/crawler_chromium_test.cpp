@@ -215,7 +215,7 @@ void check_no_browser_left(const crawl_run& run) {
     }
 }
 
-// Writes a corpus of cities that each serve New York's 34 recorded events (2 pages) with
+// Writes a corpus of cities that each serve New York's 33 recorded events (2 pages) with
 // one fault rule.
 void write_fault_corpus(const fs::path& folder,
                         const std::vector<std::pair<std::string, std::string>>& cities) {
@@ -244,7 +244,7 @@ TEST_SUITE("crawler.chromium") {
             int expected_pages;  // hand-counted from replay/corpus/real
         };
         // online--online-events: 150 events, 20 per page, continuation pagination (8 pages).
-        // ny--new-york: 34 events, page_count 2. mi--ann-arbor: one recorded page announcing
+        // ny--new-york: 33 events, page_count 2. mi--ann-arbor: one recorded page announcing
         // page_count 21; page 2 has empty results.
         const paging_case cases[] = {
             {"online--online-events", true, 0, 8},

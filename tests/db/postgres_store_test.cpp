@@ -2,15 +2,22 @@
 #include "db/postgres_store.hpp"
 
 #include <doctest/doctest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <pqxx/pqxx>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "db/store.hpp"
 #include "pipeline/event_record.hpp"
+#include "tests/db/test_support.hpp"
 
 namespace db = eventcrawl::db;
 namespace pipeline = eventcrawl::pipeline;
@@ -30,7 +37,7 @@ std::string test_dsn() {
 
 // A connection for checking what the store wrote. Constructing it empties the database.
 class pg_probe {
-  public:
+public:
     pg_probe() : connection_{test_dsn()} {
         pqxx::work transaction{connection_};
         transaction.exec0("DROP SCHEMA public CASCADE");
@@ -60,7 +67,7 @@ class pg_probe {
         return values;
     }
 
-  private:
+private:
     pqxx::connection connection_;
 };
 
@@ -83,6 +90,43 @@ pipeline::event_record full_event(const std::string& id) {
     return event;
 }
 
+// Copies every line of the "db" logger into a string while it lives.
+class db_log_capture {
+public:
+    db_log_capture() : sink_{std::make_shared<spdlog::sinks::ostream_sink_mt>(lines_)} {
+        db::open_store("sqlite::memory:");  // creates the "db" logger if nothing has yet
+        logger_ = spdlog::get("db");
+        REQUIRE(logger_ != nullptr);
+        previous_level_ = logger_->level();
+        logger_->set_level(spdlog::level::debug);
+        logger_->sinks().push_back(sink_);
+    }
+    ~db_log_capture() {
+        auto& sinks = logger_->sinks();
+        sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+        logger_->set_level(previous_level_);
+    }
+    db_log_capture(const db_log_capture&) = delete;
+    db_log_capture& operator=(const db_log_capture&) = delete;
+
+    std::string text() const { return lines_.str(); }
+
+private:
+    std::ostringstream lines_;
+    std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+    std::shared_ptr<spdlog::logger> logger_;
+    spdlog::level::level_enum previous_level_ = spdlog::level::info;
+};
+
+// The test DSN with a password added; the cluster uses trust authentication, so the server
+// ignores the password and the connection succeeds.
+std::string dsn_with_password(const std::string& password) {
+    const std::string dsn = test_dsn();
+    const std::string user = "postgresql://postgres";
+    REQUIRE(dsn.starts_with(user));
+    return user + ":" + password + dsn.substr(user.size());
+}
+
 std::string error_of(const std::function<void()>& action) {
     try {
         action();
@@ -99,7 +143,7 @@ TEST_SUITE("db") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());
 
-        CHECK(probe.text("SELECT max(version) FROM schema_version") == "1");
+        CHECK(probe.text("SELECT max(version) FROM schema_version") == "2");
         CHECK(probe.text("SELECT count(*) FROM information_schema.columns "
                          "WHERE table_name = 'events'") == "27");
         CHECK(probe.text("SELECT data_type FROM information_schema.columns "
@@ -111,8 +155,8 @@ TEST_SUITE("db") {
 
         probe.exec("UPDATE schema_version SET applied_at = 'marker'");
         auto reopened = db::open_store(test_dsn());
-        CHECK(probe.text("SELECT count(*) FROM schema_version") == "1");
-        CHECK(probe.text("SELECT applied_at FROM schema_version") == "marker");
+        CHECK(probe.text("SELECT count(*) FROM schema_version") == "2");
+        CHECK(probe.text("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") == "2");
     }
 
     TEST_CASE("postgres newer schema rejected") {
@@ -123,7 +167,7 @@ TEST_SUITE("db") {
         const std::string message = error_of([] { db::open_store(test_dsn()); });
 
         CHECK(message.find("schema version 99") != std::string::npos);
-        CHECK(message.find("versions up to 1;") != std::string::npos);
+        CHECK(message.find("versions up to 2;") != std::string::npos);
         CHECK(message.find(test_dsn()) != std::string::npos);
     }
 
@@ -210,7 +254,7 @@ TEST_SUITE("db") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());
 
-        const std::int64_t run_id = store->begin_run({"async", "eventcrawl crawl"});
+        const std::int64_t run_id = store->begin_run({"async", "eventcrawl crawl", ""});
         const std::string where = " FROM runs WHERE id = " + std::to_string(run_id);
         CHECK(probe.text("SELECT status" + where) == "running");
         CHECK(probe.text("SELECT finished_at" + where) == "<null>");
@@ -244,5 +288,89 @@ TEST_SUITE("db") {
         CHECK(message.find("postgres:***@127.0.0.1") != std::string::npos);
         CHECK(message.find("no_such_database") != std::string::npos);
         CHECK(message.find("hunter2") == std::string::npos);
+    }
+
+    TEST_CASE("postgres logs and errors mask password") {
+        pg_probe probe;
+        const std::string dsn = dsn_with_password("s3cr3t-pass");
+        std::string message;
+        std::string log;
+        {
+            const db_log_capture capture;
+            auto store = db::open_store(dsn);
+            const std::vector<pipeline::event_record> events{full_event("m1")};
+            store->upsert_events(events, first_seen);
+            message = error_of([&] { store->reopen_run(404); });
+            log = capture.text();
+        }
+
+        CHECK(log.find("Opened PostgreSQL store") != std::string::npos);
+        CHECK(log.find("postgres:***@127.0.0.1") != std::string::npos);
+        CHECK(log.find("s3cr3t-pass") == std::string::npos);
+        CHECK(message.find("run 404 does not exist") != std::string::npos);
+        CHECK(message.find("postgres:***@127.0.0.1") != std::string::npos);
+        CHECK(message.find("s3cr3t-pass") == std::string::npos);
+    }
+
+    TEST_CASE("postgres archive body columns") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        const std::int64_t run_id = store->begin_run({"async", "eventcrawl crawl", "{}"});
+        struct body_case {
+            const char* body;
+            const char* column;
+        };
+        const std::array<body_case, 5> cases{{
+            {R"({"a":1})", "body_json"},
+            {" [1, 2]", "body_json"},
+            {"<html>{}</html>", "body_text"},
+            {"{\"a\": 1", "body_text"},
+            {R"({"nul":"\u0000"})", "body_text"},
+        }};
+        std::vector<db::archived_page> pages;
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+            db::archived_page page;
+            page.city_slug = "ny--new-york";
+            page.page_number = static_cast<int>(i);
+            page.source = "search_xhr";
+            page.body = cases[i].body;
+            page.captured_at = std::string{first_seen};
+            pages.push_back(page);
+        }
+        store->archive_pages(run_id, pages);
+
+        for (std::size_t i = 0; i < cases.size(); ++i) {
+            CAPTURE(cases[i].body);
+            CHECK(probe.text("SELECT CASE WHEN body_json IS NULL THEN 'body_text' ELSE "
+                             "'body_json' END FROM raw_pages WHERE page_number = " +
+                             std::to_string(i)) == cases[i].column);
+        }
+        CHECK(store->load_pages(run_id)[4].body == cases[4].body);
+        CHECK(probe.text("SELECT data_type FROM information_schema.columns WHERE table_name = "
+                         "'runs' AND column_name = 'options'") == "jsonb");
+        CHECK_THROWS_WITH_AS(probe.exec("INSERT INTO raw_pages VALUES (" + std::to_string(run_id) +
+                                        ", 'x', 1, '', 200, '', 'file', NULL, NULL, '')"),
+                             doctest::Contains("raw_pages_one_body"),
+                             pqxx::check_violation);
+
+        pages[0].body = std::string{"before\0after", 12};
+        CHECK_THROWS_WITH_AS(store->archive_pages(run_id, std::span{pages}.first(1)),
+                             doctest::Contains("contains a NUL byte"),
+                             db::store_error);
+    }
+
+    TEST_CASE("postgres export indexes exist") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        const std::array<const char*, 5> indexes{"events_start_utc_idx",
+                                                 "events_city_idx",
+                                                 "events_city_lower_idx",
+                                                 "events_location_idx",
+                                                 "event_tags_tag_idx"};
+        for (const char* index : indexes) {
+            CAPTURE(index);
+            CHECK(probe.text(std::string{"SELECT count(*) FROM pg_indexes WHERE indexname = '"} +
+                             index + "'") == "1");
+        }
     }
 }

@@ -149,9 +149,10 @@ TEST_SUITE("db") {
 
         db::sqlite_store reopened{path};
 
-        CHECK(reopened.schema_version() == 1);
-        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 1);
-        CHECK(probe.text("SELECT applied_at FROM schema_version") == "marker");
+        CHECK(reopened.schema_version() == 2);
+        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 2);
+        CHECK(probe.integer("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") ==
+              2);
         CHECK(applied_at.size() == 20);
     }
 
@@ -218,7 +219,7 @@ TEST_SUITE("db") {
 
         CHECK(message.find(path) != std::string::npos);
         CHECK(message.find("schema version 99") != std::string::npos);
-        CHECK(message.find("versions up to 1;") != std::string::npos);
+        CHECK(message.find("versions up to 2;") != std::string::npos);
     }
 
     TEST_CASE("sqlite upsert twice is idempotent") {
@@ -401,7 +402,7 @@ TEST_SUITE("db") {
         auto store = db::open_store(dsn_for(path));
         sqlite_probe probe{path};
 
-        const std::int64_t run_id = store->begin_run({"async", "eventcrawl crawl --all"});
+        const std::int64_t run_id = store->begin_run({"async", "eventcrawl crawl --all", ""});
         const std::string where = " FROM runs WHERE id = " + std::to_string(run_id);
         CHECK(run_id == 1);
         CHECK(probe.text("SELECT status" + where) == "running");
@@ -444,11 +445,11 @@ TEST_SUITE("db") {
         std::int64_t run_id = 0;
         {
             auto store = db::open_store(dsn_for(path));
-            run_id = store->begin_run({"sync", "eventcrawl crawl"});
+            run_id = store->begin_run({"sync", "eventcrawl crawl", ""});
         }
 
         auto reopened = db::open_store(dsn_for(path));
-        const std::int64_t next_run = reopened->begin_run({"sync", "eventcrawl crawl"});
+        const std::int64_t next_run = reopened->begin_run({"sync", "eventcrawl crawl", ""});
 
         sqlite_probe probe{path};
         const std::string where = " FROM runs WHERE id = " + std::to_string(run_id);
@@ -513,7 +514,7 @@ TEST_SUITE("db") {
         sqlite_probe probe{path};
         CHECK(probe.text("SELECT first_seen_at FROM events WHERE id = '801'") == first_seen);
         CHECK(probe.text("SELECT last_seen_at FROM events WHERE id = '801'") == second_seen);
-        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 1);
+        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 2);
     }
 
     TEST_CASE("sqlite open errors name path") {
@@ -560,5 +561,49 @@ TEST_SUITE("db") {
         CHECK(error_of("mysql://user:secret@host/db") ==
               "unsupported DSN 'mysql://user:***@host/db': expected sqlite:PATH, "
               "postgresql://... or postgres://...");
+    }
+
+    TEST_CASE("sqlite archive compresses bodies") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        const std::int64_t run_id = store->begin_run({"async", "eventcrawl crawl", "{}"});
+        db::archived_page page;
+        page.city_slug = "ny--new-york";
+        page.page_number = 1;
+        page.source = "listing_html";
+        for (int i = 0; i < 2000; ++i) {
+            page.body += "<div class=\"event-card\">Rooftop Jazz</div>\n";
+        }
+        const std::vector<db::archived_page> pages{page};
+        store->archive_pages(run_id, pages);
+        sqlite_probe probe{path};
+
+        CHECK(probe.integer("SELECT body_size FROM raw_pages") ==
+              static_cast<long long>(page.body.size()));
+        CHECK(probe.integer("SELECT length(body) FROM raw_pages") < 2000);
+        CHECK(probe.text("SELECT typeof(body) FROM raw_pages") == "blob");
+
+        probe.exec("UPDATE raw_pages SET body_size = body_size + 1");
+        CHECK_THROWS_WITH_AS(
+            store->load_pages(run_id), doctest::Contains("is corrupt"), db::store_error);
+    }
+
+    TEST_CASE("sqlite export indexes exist") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        db::open_store(dsn_for(path));
+        sqlite_probe probe{path};
+        const std::array<const char*, 5> indexes{"events_start_utc_idx",
+                                                 "events_city_idx",
+                                                 "events_city_lower_idx",
+                                                 "events_location_idx",
+                                                 "event_tags_tag_idx"};
+        for (const char* index : indexes) {
+            CAPTURE(index);
+            CHECK(probe.integer(std::string{"SELECT count(*) FROM sqlite_schema WHERE type = "
+                                            "'index' AND name = '"} +
+                                index + "'") == 1);
+        }
     }
 }

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <chrono>
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/crawl_command.hpp"
+#include "app/crawl_report.hpp"
+#include "crawler/browser_pool.hpp"
+#include "crawler/page_sink.hpp"
+
+namespace eventcrawl::app {
+
+// Where captured pages and finished cities go: the pipeline thread or the inline processor.
+class run_sink : public crawler::page_sink {
+public:
+    virtual boost::asio::awaitable<void> finish_city(city_line line) = 0;
+};
+
+struct crawl_target {
+    std::string slug;
+    std::string origin;
+};
+
+// The crawl's state on the event-loop thread: a fixed number of worker coroutines take cities
+// from a queue, each crawling one city at a time through the browser pool.
+class crawl_run {
+public:
+    crawl_run(const crawl_options& options, std::vector<crawl_target> targets);
+
+    // Starts the browser pool, crawls every target and closes the pool.
+    boost::asio::awaitable<void> run(run_sink& sink);
+
+    // Starts no new city and cancels the running ones. After options.shutdown_grace (or at a
+    // second request) run() closes the browsers, which ends every city still running.
+    void request_stop(const std::string& reason);
+
+    const std::vector<city_line>& lines() const { return lines_; }
+    bool interrupted() const { return interrupted_; }
+    std::size_t cities_done() const { return lines_.size(); }
+
+private:
+    boost::asio::awaitable<void> worker(std::reference_wrapper<run_sink> sink);
+    boost::asio::awaitable<city_line> crawl_city(crawl_target target, run_sink& sink);
+
+    const crawl_options& options_;
+    std::vector<crawl_target> targets_;
+    std::deque<crawl_target> pending_;
+    std::vector<city_line> lines_;
+    std::list<boost::asio::cancellation_signal> cancel_signals_;
+    std::unique_ptr<crawler::browser_pool> pool_;
+    int active_workers_ = 0;
+    bool stop_requested_ = false;
+    bool interrupted_ = false;
+    bool forced_ = false;
+    std::chrono::steady_clock::time_point force_at_{};
+};
+
+}  // namespace eventcrawl::app
