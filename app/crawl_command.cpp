@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -30,7 +31,7 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using steady = std::chrono::steady_clock;
 
-// Counts every captured page's HTTP status; shared by both sinks.
+// Counts every captured page's HTTP status. Both sinks share one instance.
 struct capture_counters {
     std::map<int, std::int64_t> status_codes;
     std::int64_t pages = 0;
@@ -102,8 +103,11 @@ std::vector<crawl_target> select_targets(const crawl_options& options,
             chosen.push_back(&city);
         }
     } else {
+        std::set<std::string> seen;
         for (const auto& slug : options.city_slugs) {
-            chosen.push_back(&config::find_city(cities, slug));
+            if (seen.insert(slug).second) {
+                chosen.push_back(&config::find_city(cities, slug));
+            }
         }
     }
     std::string base = options.base_url;
@@ -215,7 +219,10 @@ void write_summary_json(const std::string& path,
 
 std::string options_to_json(const crawl_options& options) {
     json::object object;
-    object["cities_file"] = options.cities_file;
+    // Absolute, so that a resume from another working directory finds the same list.
+    std::error_code ignored;
+    const auto cities_file = std::filesystem::absolute(options.cities_file, ignored);
+    object["cities_file"] = cities_file.empty() ? options.cities_file : cities_file.string();
     json::array slugs;
     for (const auto& slug : options.city_slugs) {
         slugs.emplace_back(slug);
@@ -241,7 +248,9 @@ crawl_options options_from_json(const std::string& text, crawl_options base) {
         }
     };
     read_string("cities_file", base.cities_file);
-    read_string("base_url", base.base_url);
+    if (!base.base_url_explicit) {
+        read_string("base_url", base.base_url);
+    }
     read_string("mode", base.mode);
     base.city_slugs.clear();
     if (const auto* slugs = object.if_contains("city_slugs");
@@ -281,6 +290,10 @@ int run_crawl(const crawl_options& requested) {
                     fmt::format("run {} not found in {}; `eventcrawl runs` lists the runs",
                                 options.resume_run_id,
                                 db::mask_dsn(options.db_dsn)));
+            }
+            if (run->status == "ok") {
+                fmt::print("run {} already finished ok; nothing to resume\n", run->id);
+                return exit_ok;
             }
             options = options_from_json(run->options_json, options);
             for (const auto& result : store->city_results(options.resume_run_id)) {
@@ -410,10 +423,14 @@ int run_crawl(const crawl_options& requested) {
         summary.events += line.events;
         summary.errors += static_cast<std::int64_t>(line.problems.size());
     }
-    summary.status = failure || !database_failure.empty() ? "failed"
-                     : run.interrupted()                  ? "interrupted"
-                     : summary.cities_failed > 0          ? "partial"
-                                                          : "ok";
+    const bool all_failed = summary.cities_ok == 0 && summary.cities_failed > 0;
+    if (failure || !database_failure.empty() || all_failed) {
+        summary.status = "failed";
+    } else if (run.interrupted()) {
+        summary.status = "interrupted";
+    } else {
+        summary.status = summary.cities_failed > 0 ? "partial" : "ok";
+    }
     if (database_failure.empty()) {
         try {
             store->finish_run(run_id, summary);

@@ -13,6 +13,7 @@ struct crawl_options {
     std::string cities_file = "cities.yaml";
     std::vector<std::string> city_slugs;  // empty: every city in cities_file
     std::string base_url;                 // empty: each city's own https://<domain>
+    bool base_url_explicit = false;       // given on the command line; wins over a resumed run's
     std::string db_dsn = "sqlite:events.db";
     std::string mode = "async";  // "async" or "sync"
     int concurrency = 8;  // measured: 8 beat 1, 2 and 4 on 2 cores at 150 ms latency (README)

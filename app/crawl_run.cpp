@@ -52,8 +52,8 @@ asio::awaitable<void> crawl_run::run(run_sink& sink) {
                        asio::bind_cancellation_slot(signal.slot(), asio::detached));
     }
 
-    // Waits for the workers; after a stop request's grace period, closing the browsers makes
-    // every remaining city fail fast.
+    // Waits for the workers. Once a stop request's grace period is over, closing the browsers
+    // makes every remaining city fail fast.
     asio::steady_timer wait_timer(executor);
     while (active_workers_ > 0) {
         wait_timer.expires_after(std::chrono::milliseconds(50));
@@ -85,8 +85,8 @@ void crawl_run::request_stop(const std::string& reason) {
 }
 
 asio::awaitable<void> crawl_run::worker(std::reference_wrapper<run_sink> sink) {
-    // A stop request cancels the operation in flight; later steps (closing the city's browser
-    // context, recording the city) must still run, so cancellation does not make them throw.
+    // A stop request cancels the operation in flight. Later steps must still run (closing the
+    // city's browser context, recording the city), so cancellation does not make them throw.
     co_await asio::this_coro::throw_if_cancelled(false);
     while (!stop_requested_ && !pending_.empty()) {
         auto target = pending_.front();

@@ -58,8 +58,10 @@ std::vector<std::string> load_dotenv(const std::filesystem::path& path) {
         }
         std::string value = trim(line.substr(equals + 1));
         if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
-            value.back() == value.front()) {
-            value = value.substr(1, value.size() - 2);
+            value.find(value.front(), 1) != std::string::npos) {
+            value = value.substr(1, value.find(value.front(), 1) - 1);
+        } else if (const auto comment = value.find(" #"); comment != std::string::npos) {
+            value = trim(value.substr(0, comment));  // an unquoted value ends at " #"
         }
         if (std::getenv(name.c_str()) == nullptr) {
             setenv(name.c_str(), value.c_str(), 0);

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <span>
 #include <sstream>
 
@@ -69,7 +71,12 @@ int run_import(const import_options& options) {
     int files_loaded = 0;
     int files_failed = 0;
     int files_skipped = 0;
+    std::set<std::string> seen_paths;
     for (const auto& path : options.files) {
+        if (!seen_paths.insert(std::filesystem::weakly_canonical(path).string()).second) {
+            fmt::print("skipped {}: given twice\n", path);
+            continue;
+        }
         try {
             pipeline::raw_page page;
             page.source = pipeline::page_source::file;

@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <limits>
 #include <string>
 
 #include "app/crawl_command.hpp"
@@ -85,10 +87,10 @@ int main(int argc, char** argv) {
         ->add_option("--pages-per-browser",
                      crawl.pages_per_browser,
                      "Restart a browser after it served this many pages (0 = never)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(CLI::Range(0, std::numeric_limits<int>::max()))
         ->capture_default_str();
     crawl_cmd->add_option("--max-pages", crawl.max_pages, "Pages per city at most (0 = no limit)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(CLI::Range(0, std::numeric_limits<int>::max()))
         ->capture_default_str();
     crawl_cmd
         ->add_option("--queue-capacity",
@@ -117,7 +119,7 @@ int main(int argc, char** argv) {
                      crawl.resume_run_id,
                      "Finish run ID: crawl only its cities without an ok result, with its "
                      "stored options")
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
     crawl_cmd->add_option("--summary-json",
                           crawl.summary_json_path,
                           "Also write the run summary as JSON to this file");
@@ -140,7 +142,7 @@ int main(int argc, char** argv) {
         ->envname("EVENTCRAWL_DB")
         ->required();
     runs_cmd->add_option("--limit", runs_limit, "Runs to list")
-        ->check(CLI::PositiveNumber)
+        ->check(CLI::Range(1, 1000000))
         ->capture_default_str();
 
     export_options export_settings;
@@ -165,11 +167,15 @@ int main(int argc, char** argv) {
         ->required();
     retransform_cmd->add_option("--run", retransform_run, "Run ID (see `eventcrawl runs`)")
         ->required()
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
 
     // Settings from a .env file in the working directory fill in what the environment lacks.
     try {
         const char* env_file = std::getenv("EVENTCRAWL_ENV_FILE");
+        if (env_file != nullptr && !std::filesystem::is_regular_file(env_file)) {
+            throw std::runtime_error(std::string("EVENTCRAWL_ENV_FILE names '") + env_file +
+                                     "', which is not a readable file");
+        }
         load_dotenv(env_file != nullptr ? env_file : ".env");
     } catch (const std::exception& error) {
         fmt::print(stderr, "error: {}\n", error.what());
@@ -204,6 +210,7 @@ int main(int argc, char** argv) {
         if (*retransform_cmd) {
             return run_retransform(retransform_db, retransform_run);
         }
+        crawl.base_url_explicit = crawl_cmd->count("--base-url") > 0;
         crawl.batch_max_age = std::chrono::milliseconds(batch_max_age_ms);
         crawl.page_timeout = std::chrono::seconds(page_timeout_s);
         crawl.progress = !no_progress;

@@ -157,10 +157,20 @@ void page_pipeline::start(std::function<void(const std::string&)> on_fatal) {
 }
 
 void page_pipeline::finish() {
-    channel_.close();
-    if (thread_.joinable()) {
-        thread_.join();
+    if (!thread_.joinable()) {
+        return;
     }
+    // The receive loop drains the channel on its own thread, so a full channel frees a slot
+    // soon; the end item then follows every page already sent.
+    for (;;) {
+        pipeline_item last;
+        last.end_of_stream = true;
+        if (channel_.try_send(boost::system::error_code{}, std::move(last))) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    thread_.join();
 }
 
 asio::awaitable<void> page_pipeline::receive_loop() {
@@ -169,7 +179,7 @@ asio::awaitable<void> page_pipeline::receive_loop() {
     bool closed = false;
     while (!closed) {
         auto [error, item] = co_await channel_.async_receive(asio::as_tuple(asio::use_awaitable));
-        closed = static_cast<bool>(error);
+        closed = static_cast<bool>(error) || item.end_of_stream;
         co_await handle(std::move(item), closed);
     }
     receiving_done_ = true;

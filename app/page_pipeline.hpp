@@ -32,6 +32,7 @@ struct city_tally {
 struct pipeline_item {
     pipeline::raw_page page;
     std::optional<city_line> city_finished;
+    bool end_of_stream = false;  // the last item: write what is left and stop
 };
 
 // Transforms raw pages, writes their events in batches, keeps each page in the run's archive
@@ -96,8 +97,9 @@ public:
     // Starts the thread. on_fatal runs on that thread when the database fails for good.
     void start(std::function<void(const std::string&)> on_fatal);
 
-    // Closes the channel once the producers are done, lets the thread write what it holds,
-    // and joins it.
+    // Sends the end-of-stream item once the producers are done, waits until the thread has
+    // written every item before it, and joins the thread. The channel is not closed for this,
+    // because closing an Asio channel discards the items still buffered in it.
     void finish();
 
     const page_processor& processor() const { return processor_; }

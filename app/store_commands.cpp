@@ -4,6 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -17,7 +20,20 @@ namespace {
 
 namespace json = boost::json;
 
+// Opens an existing store for reading. A SQLite path that does not exist is an error here (a
+// mistyped path would otherwise create an empty database and export nothing).
 std::unique_ptr<db::store> open_or_report(const std::string& db_dsn) {
+    for (const std::string_view prefix : {"sqlite://", "sqlite:"}) {
+        if (db_dsn.rfind(prefix, 0) == 0) {
+            const std::string path = db_dsn.substr(prefix.size());
+            if (!path.empty() && !std::filesystem::exists(path)) {
+                fmt::print(
+                    stderr, "error: database file '{}' not found; check the --db path\n", path);
+                return nullptr;
+            }
+            break;
+        }
+    }
     try {
         return db::open_store(db_dsn);
     } catch (const std::exception& error) {
@@ -156,13 +172,31 @@ std::string to_json_line(const pipeline::event_record& event,
 
 // A bare date means the start of that day in UTC.
 std::string normalize_since(const std::string& since) {
-    const bool date_only = since.size() == 10 && since[4] == '-' && since[7] == '-';
+    const bool date_only = since.size() == 10;
     const bool full_time = since.size() == 20 && since[10] == 'T' && since.back() == 'Z';
-    if (date_only) {
-        return since + "T00:00:00Z";
-    }
-    if (full_time) {
-        return since;
+    int year = 0;
+    unsigned month = 0;
+    unsigned day = 0;
+    unsigned hour = 0;
+    unsigned minute = 0;
+    unsigned second = 0;
+    char tail = 0;
+    const bool parsed =
+        date_only   ? std::sscanf(since.c_str(), "%4d-%2u-%2u%c", &year, &month, &day, &tail) == 3
+        : full_time ? std::sscanf(since.c_str(),
+                                  "%4d-%2u-%2uT%2u:%2u:%2uZ%c",
+                                  &year,
+                                  &month,
+                                  &day,
+                                  &hour,
+                                  &minute,
+                                  &second,
+                                  &tail) == 6
+                    : false;
+    const std::chrono::year_month_day date{
+        std::chrono::year{year}, std::chrono::month{month}, std::chrono::day{day}};
+    if (parsed && date.ok() && hour < 24 && minute < 60 && second < 60) {
+        return date_only ? since + "T00:00:00Z" : since;
     }
     throw std::invalid_argument("invalid --since '" + since +
                                 "': expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");

@@ -257,10 +257,25 @@ TEST_SUITE("app") {
     TEST_CASE("retransform rejects unknown run") {
         temp_dir dir;
         const std::string dsn = "sqlite:" + (dir.path() / "events.db").string();
+        const auto file =
+            (fixtures / "destination-event_single_oslo_eventbrite-co-uk-url.json").string();
+        REQUIRE(run_command({eventcrawl_binary, "import", "--db", dsn, file}).exit_code == 0);
+
         const auto result =
             run_command({eventcrawl_binary, "retransform", "--db", dsn, "--run", "42"});
         CAPTURE(result.output);
         CHECK(result.exit_code == 1);
         CHECK(result.output.find("run 42 not found") != std::string::npos);
+    }
+
+    TEST_CASE("export rejects missing database") {
+        temp_dir dir;
+        const auto missing = dir.path() / "typo.db";
+        const auto result =
+            run_command({eventcrawl_binary, "export", "--db", "sqlite:" + missing.string()});
+        CAPTURE(result.output);
+        CHECK(result.exit_code == 1);
+        CHECK(result.output.find("not found") != std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(missing));
     }
 }
