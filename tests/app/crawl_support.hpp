@@ -1,6 +1,9 @@
 // Helpers for the end-to-end crawl tests: the replay site, crawl command lines and table dumps.
 #pragma once
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -85,7 +88,7 @@ private:
 };
 
 inline std::vector<std::string> crawl_argv(const std::string& base_url,
-                                           const std::filesystem::path& database,
+                                           const std::string& dsn,
                                            const std::string& mode) {
     return {eventcrawl_binary,
             "crawl",
@@ -94,7 +97,7 @@ inline std::vector<std::string> crawl_argv(const std::string& base_url,
             "--base-url",
             base_url,
             "--db",
-            "sqlite:" + database.string(),
+            dsn,
             "--mode",
             mode,
             "--concurrency",
@@ -104,24 +107,77 @@ inline std::vector<std::string> crawl_argv(const std::string& base_url,
             "--no-progress"};
 }
 
-// Every stored column but the first/last-seen times, in id order, as one text block.
-inline std::string table_dump(const std::filesystem::path& database) {
-    const auto rows = query_rows(
-        database,
-        "SELECT id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc, "
-        "is_online, is_free, is_cancelled, venue_name, address, city, region, country, latitude, "
-        "longitude, price_min_minor, price_max_minor, currency, organizer_name, series_id, "
-        "image_url, (SELECT group_concat(tag, '|') FROM (SELECT tag FROM event_tags t WHERE "
-        "t.event_id = e.id ORDER BY tag)) FROM events e ORDER BY id");
-    std::string dump;
-    for (const auto& row : rows) {
-        for (const auto& value : row) {
-            dump += value;
-            dump += '\t';
-        }
-        dump += '\n';
+// Exported JSON lines without the first/last-seen times, which differ between two crawls.
+inline std::string export_without_seen_times(const std::string& dsn) {
+    const auto result =
+        run_command({eventcrawl_binary, "--log-level", "off", "export", "--db", dsn});
+    if (result.exit_code != 0) {
+        throw std::runtime_error("export failed: " + result.output);
     }
-    return dump;
+    static const std::regex seen_times(R"(,"first_seen_at":"[^"]*","last_seen_at":"[^"]*")");
+    return std::regex_replace(result.output, seen_times, "");
 }
+
+// A fresh database for one test: a SQLite file, or a new database in the PostgreSQL cluster
+// that tests/db/pg_cluster.sh started when EVENTCRAWL_TEST_BACKEND is "postgres".
+class test_database {
+public:
+    explicit test_database(const std::filesystem::path& folder,
+                           const std::string& name = "events") {
+        const char* backend = std::getenv("EVENTCRAWL_TEST_BACKEND");
+        postgres_ = backend != nullptr && std::string(backend) == "postgres";
+        if (!postgres_) {
+            path_ = folder / (name + ".db");
+            dsn_ = "sqlite:" + path_.string();
+            return;
+        }
+        const char* cluster = std::getenv("EVENTCRAWL_TEST_PG_DSN");
+        if (cluster == nullptr) {
+            throw std::runtime_error(
+                "EVENTCRAWL_TEST_BACKEND=postgres needs EVENTCRAWL_TEST_PG_DSN");
+        }
+        static int counter = 0;
+        const std::string database_name =
+            name + "_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+        psql(cluster, "CREATE DATABASE " + database_name);
+        const std::string base = cluster;
+        dsn_ = base.substr(0, base.rfind('/') + 1) + database_name;
+    }
+
+    const std::string& dsn() const { return dsn_; }
+    bool is_postgres() const { return postgres_; }
+
+    long long number(const std::string& sql) const {
+        if (!postgres_) {
+            return query_number(path_, sql);
+        }
+        return std::stoll(psql(dsn_, sql));
+    }
+
+    void execute(const std::string& sql) const {
+        if (!postgres_) {
+            execute_sql(path_, sql);
+            return;
+        }
+        psql(dsn_, sql);
+    }
+
+    // Every stored event with its tags, without the seen times, in a stable order.
+    std::string dump() const { return export_without_seen_times(dsn_); }
+
+private:
+    static std::string psql(const std::string& dsn, const std::string& sql) {
+        const auto result =
+            run_command({"/usr/bin/psql", dsn, "-v", "ON_ERROR_STOP=1", "-Atqc", sql});
+        if (result.exit_code != 0) {
+            throw std::runtime_error("psql '" + sql + "' failed: " + result.output);
+        }
+        return result.output;
+    }
+
+    bool postgres_ = false;
+    std::string dsn_;
+    std::filesystem::path path_;
+};
 
 }  // namespace eventcrawl::test

@@ -14,33 +14,32 @@ TEST_SUITE("app") {
     TEST_CASE("crawl stores every corpus event") {
         replay_site site(corpus);
         temp_dir dir;
-        const auto database = dir.path() / "events.db";
-        const auto result = run_command(crawl_argv(site.url(), database, "async"));
+        const test_database database(dir.path());
+        const auto result = run_command(crawl_argv(site.url(), database.dsn(), "async"));
         CAPTURE(result.output);
         REQUIRE(result.exit_code == 0);
-        CHECK(query_number(database, "SELECT count(*) FROM events") ==
-              expected_value("unique_events"));
-        CHECK(query_number(database, "SELECT count(*) FROM run_cities WHERE status = 'ok'") ==
+        CHECK(database.number("SELECT count(*) FROM events") == expected_value("unique_events"));
+        CHECK(database.number("SELECT count(*) FROM run_cities WHERE status = 'ok'") ==
               expected_value("cities"));
-        CHECK(query_number(database, "SELECT sum(pages) FROM run_cities") ==
+        CHECK(database.number("SELECT sum(pages) FROM run_cities") ==
               expected_value("pages_crawled"));
-        CHECK(query_number(database, "SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
+        CHECK(database.number("SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
     }
 
     TEST_CASE("sync and async rows match") {
         replay_site site(corpus);
         temp_dir dir;
-        const auto async_db = dir.path() / "async.db";
-        const auto sync_db = dir.path() / "sync.db";
-        const auto async_run = run_command(crawl_argv(site.url(), async_db, "async"));
+        const test_database async_db(dir.path(), "async");
+        const test_database sync_db(dir.path(), "sync");
+        const auto async_run = run_command(crawl_argv(site.url(), async_db.dsn(), "async"));
         CAPTURE(async_run.output);
         REQUIRE(async_run.exit_code == 0);
-        const auto sync_run = run_command(crawl_argv(site.url(), sync_db, "sync"));
+        const auto sync_run = run_command(crawl_argv(site.url(), sync_db.dsn(), "sync"));
         CAPTURE(sync_run.output);
         REQUIRE(sync_run.exit_code == 0);
-        const auto async_rows = table_dump(async_db);
+        const auto async_rows = async_db.dump();
         CHECK(async_rows.size() > 1000);
-        CHECK(async_rows == table_dump(sync_db));
+        CHECK(async_rows == sync_db.dump());
     }
 
     TEST_CASE("blocked city keeps others") {
@@ -52,18 +51,18 @@ TEST_SUITE("app") {
             faults << "- {page: 1, endpoint: listing, kind: status, status: 403}\n";
         }
         replay_site site(corpus_copy);
-        const auto database = dir.path() / "events.db";
-        auto argv = crawl_argv(site.url(), database, "async");
+        const test_database database(dir.path());
+        auto argv = crawl_argv(site.url(), database.dsn(), "async");
         argv[3] = (corpus_copy / "cities.yaml").string();
         const auto result = run_command(argv);
         CAPTURE(result.output);
         CHECK(result.exit_code == 2);
-        CHECK(query_number(database,
-                           "SELECT count(*) FROM run_cities WHERE city_slug = 'fl--key-west' AND "
-                           "status = 'blocked'") == 1);
-        CHECK(query_number(database, "SELECT count(*) FROM run_cities WHERE status = 'ok'") ==
+        CHECK(
+            database.number("SELECT count(*) FROM run_cities WHERE city_slug = 'fl--key-west' AND "
+                            "status = 'blocked'") == 1);
+        CHECK(database.number("SELECT count(*) FROM run_cities WHERE status = 'ok'") ==
               expected_value("cities") - 1);
-        CHECK(query_number(database, "SELECT count(*) FROM runs WHERE status = 'partial'") == 1);
+        CHECK(database.number("SELECT count(*) FROM runs WHERE status = 'partial'") == 1);
         CHECK(result.output.find("bot_wall") != std::string::npos);
     }
 
@@ -71,15 +70,14 @@ TEST_SUITE("app") {
         const auto before = chromium_processes();
         replay_site site(corpus, 400);
         temp_dir dir;
-        const auto database = dir.path() / "events.db";
-        background_process crawl(crawl_argv(site.url(), database, "async"));
+        const test_database database(dir.path());
+        background_process crawl(crawl_argv(site.url(), database.dsn(), "async"));
         std::this_thread::sleep_for(std::chrono::milliseconds(2500));
         const int exit_code = crawl.stop();
 
         CHECK(exit_code == 2);
-        CHECK(query_number(database, "SELECT count(*) FROM runs WHERE status = 'interrupted'") ==
-              1);
-        CHECK(query_number(database, "SELECT count(*) FROM runs WHERE finished_at IS NULL") == 0);
+        CHECK(database.number("SELECT count(*) FROM runs WHERE status = 'interrupted'") == 1);
+        CHECK(database.number("SELECT count(*) FROM runs WHERE finished_at IS NULL") == 0);
         std::set<std::string> left;
         for (const auto& pid : chromium_processes()) {
             if (before.count(pid) == 0) {
@@ -92,15 +90,15 @@ TEST_SUITE("app") {
     TEST_CASE("resume after sigkill matches full run") {
         replay_site site(corpus, 500);
         temp_dir dir;
-        const auto full_db = dir.path() / "full.db";
-        const auto killed_db = dir.path() / "killed.db";
-        const auto full = run_command(crawl_argv(site.url(), full_db, "async"));
+        const test_database full_db(dir.path(), "full");
+        const test_database killed_db(dir.path(), "killed");
+        const auto full = run_command(crawl_argv(site.url(), full_db.dsn(), "async"));
         CAPTURE(full.output);
         REQUIRE(full.exit_code == 0);
 
         const auto before = chromium_processes();
         {
-            background_process crawl(crawl_argv(site.url(), killed_db, "async"));
+            background_process crawl(crawl_argv(site.url(), killed_db.dsn(), "async"));
             std::this_thread::sleep_for(std::chrono::milliseconds(2500));
             crawl.send_signal(SIGKILL);
             CHECK(crawl.stop() == 128 + SIGKILL);
@@ -120,59 +118,54 @@ TEST_SUITE("app") {
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
         CHECK(left.empty());
-        REQUIRE(query_number(killed_db, "SELECT count(*) FROM runs WHERE status = 'running'") == 1);
+        REQUIRE(killed_db.number("SELECT count(*) FROM runs WHERE status = 'running'") == 1);
 
         const auto resumed = run_command({eventcrawl_binary,
                                           "crawl",
                                           "--resume",
                                           "1",
                                           "--db",
-                                          "sqlite:" + killed_db.string(),
+                                          killed_db.dsn(),
                                           "--no-progress"});
         CAPTURE(resumed.output);
         REQUIRE(resumed.exit_code == 0);
-        CHECK(query_number(killed_db, "SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
-        CHECK(query_number(killed_db, "SELECT count(*) FROM run_cities WHERE status = 'ok'") ==
+        CHECK(killed_db.number("SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
+        CHECK(killed_db.number("SELECT count(*) FROM run_cities WHERE status = 'ok'") ==
               expected_value("cities"));
-        CHECK(query_number(killed_db, "SELECT count(*) FROM events") ==
-              expected_value("unique_events"));
-        CHECK(table_dump(killed_db) == table_dump(full_db));
+        CHECK(killed_db.number("SELECT count(*) FROM events") == expected_value("unique_events"));
+        CHECK(killed_db.dump() == full_db.dump());
     }
 
     TEST_CASE("retransform rebuilds deleted rows") {
         replay_site site(corpus);
         temp_dir dir;
-        const auto database = dir.path() / "events.db";
-        REQUIRE(run_command(crawl_argv(site.url(), database, "async")).exit_code == 0);
-        const auto crawled = table_dump(database);
-        REQUIRE(query_number(database, "SELECT count(*) FROM raw_pages") ==
+        const test_database database(dir.path());
+        REQUIRE(run_command(crawl_argv(site.url(), database.dsn(), "async")).exit_code == 0);
+        const auto crawled = database.dump();
+        REQUIRE(database.number("SELECT count(*) FROM raw_pages") ==
                 expected_value("pages_crawled"));
 
-        execute_sql(database, "DELETE FROM event_tags; DELETE FROM events;");
-        REQUIRE(query_number(database, "SELECT count(*) FROM events") == 0);
-        const auto result = run_command({eventcrawl_binary,
-                                         "retransform",
-                                         "--db",
-                                         "sqlite:" + database.string(),
-                                         "--run",
-                                         "1"});
+        database.execute("DELETE FROM event_tags; DELETE FROM events;");
+        REQUIRE(database.number("SELECT count(*) FROM events") == 0);
+        const auto result =
+            run_command({eventcrawl_binary, "retransform", "--db", database.dsn(), "--run", "1"});
         CAPTURE(result.output);
         REQUIRE(result.exit_code == 0);
-        CHECK(query_number(database, "SELECT count(*) FROM events") ==
-              expected_value("unique_events"));
-        CHECK(table_dump(database) == crawled);
+        CHECK(database.number("SELECT count(*) FROM events") == expected_value("unique_events"));
+        CHECK(database.dump() == crawled);
     }
 
     TEST_CASE("nightly locks and summarizes") {
         replay_site site(corpus);
         temp_dir dir;
         const auto state_dir = dir.path() / "var";
+        const test_database nightly_db(dir.path(), "nightly");
         std::filesystem::create_directories(state_dir);
         const std::string nightly = std::string(EVENTCRAWL_SOURCE_DIR) + "/scripts/nightly";
         const std::vector<std::string> environment = {
             "EVENTCRAWL_BINARY=" + eventcrawl_binary,
             "EVENTCRAWL_STATE_DIR=" + state_dir.string(),
-            "EVENTCRAWL_DB=sqlite:" + (dir.path() / "nightly.db").string(),
+            "EVENTCRAWL_DB=" + nightly_db.dsn(),
             "EVENTCRAWL_CITIES=" + (corpus / "cities.yaml").string(),
             "EVENTCRAWL_BASE_URL=" + site.url(),
         };
