@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "db/detail/checks.hpp"
+#include "db/detail/event_sql.hpp"
 #include "db/detail/logger.hpp"
 #include "db/detail/migration.hpp"
 #include "db/timestamp.hpp"
@@ -72,44 +73,12 @@ CREATE TEMP TABLE IF NOT EXISTS eventcrawl_tag_staging (
 
 // Merges the staged batch into events; $1 is seen_at. The staged ids are unique, because one
 // INSERT ... ON CONFLICT DO UPDATE cannot update the same row twice.
-constexpr const char* merge_events_sql = R"sql(
-INSERT INTO events (
-    id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
-    is_online, is_free, is_cancelled, venue_name, address, city, region, country,
-    latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
-    series_id, image_url, first_seen_at, last_seen_at)
-SELECT id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
+const std::string merge_events_sql = detail::event_upsert_sql(
+    R"sql(SELECT id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
        is_online, is_free, is_cancelled, venue_name, address, city, region, country,
        latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
        series_id, image_url, $1, $1
-FROM eventcrawl_event_staging
-ON CONFLICT (id) DO UPDATE SET
-    name = excluded.name,
-    summary = excluded.summary,
-    url = excluded.url,
-    timezone = excluded.timezone,
-    start_local = excluded.start_local,
-    end_local = excluded.end_local,
-    start_utc = excluded.start_utc,
-    end_utc = excluded.end_utc,
-    is_online = excluded.is_online,
-    is_free = excluded.is_free,
-    is_cancelled = excluded.is_cancelled,
-    venue_name = excluded.venue_name,
-    address = excluded.address,
-    city = excluded.city,
-    region = excluded.region,
-    country = excluded.country,
-    latitude = excluded.latitude,
-    longitude = excluded.longitude,
-    price_min_minor = excluded.price_min_minor,
-    price_max_minor = excluded.price_max_minor,
-    currency = excluded.currency,
-    organizer_name = excluded.organizer_name,
-    series_id = excluded.series_id,
-    image_url = excluded.image_url,
-    last_seen_at = excluded.last_seen_at
-)sql";
+FROM eventcrawl_event_staging)sql");
 
 constexpr const char* replace_tags_sql = R"sql(
 DELETE FROM event_tags WHERE event_id IN (SELECT id FROM eventcrawl_event_staging);
@@ -163,41 +132,12 @@ constexpr const char* update_run_name = "eventcrawl_update_run";
 // are not in the new set and the INSERT skips tags already stored, so the two parts never touch
 // the same row. The foreign key on event_tags is checked at the end of the statement, when the
 // event row already exists.
-constexpr const char* upsert_event_sql = R"sql(
-WITH upserted AS (
-    INSERT INTO events (
-        id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
-        is_online, is_free, is_cancelled, venue_name, address, city, region, country,
-        latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
-        series_id, image_url, first_seen_at, last_seen_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-            $18, $19, $20, $21, $22, $23, $24, $25, $26, $26)
-    ON CONFLICT (id) DO UPDATE SET
-        name = excluded.name,
-        summary = excluded.summary,
-        url = excluded.url,
-        timezone = excluded.timezone,
-        start_local = excluded.start_local,
-        end_local = excluded.end_local,
-        start_utc = excluded.start_utc,
-        end_utc = excluded.end_utc,
-        is_online = excluded.is_online,
-        is_free = excluded.is_free,
-        is_cancelled = excluded.is_cancelled,
-        venue_name = excluded.venue_name,
-        address = excluded.address,
-        city = excluded.city,
-        region = excluded.region,
-        country = excluded.country,
-        latitude = excluded.latitude,
-        longitude = excluded.longitude,
-        price_min_minor = excluded.price_min_minor,
-        price_max_minor = excluded.price_max_minor,
-        currency = excluded.currency,
-        organizer_name = excluded.organizer_name,
-        series_id = excluded.series_id,
-        image_url = excluded.image_url,
-        last_seen_at = excluded.last_seen_at
+const std::string upsert_event_sql =
+    "WITH upserted AS (\n" +
+    detail::event_upsert_sql(
+        R"sql(VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+            $18, $19, $20, $21, $22, $23, $24, $25, $26, $26))sql") +
+    R"sql(
     RETURNING id
 ),
 removed_tags AS (

@@ -12,6 +12,7 @@
 
 #include "db/detail/checks.hpp"
 #include "db/detail/compression.hpp"
+#include "db/detail/event_sql.hpp"
 #include "db/detail/logger.hpp"
 #include "db/detail/migration.hpp"
 #include "db/timestamp.hpp"
@@ -21,41 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view upsert_event_sql = R"sql(
-INSERT INTO events (
-    id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
-    is_online, is_free, is_cancelled, venue_name, address, city, region, country,
-    latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
-    series_id, image_url, first_seen_at, last_seen_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?26)
-ON CONFLICT (id) DO UPDATE SET
-    name = excluded.name,
-    summary = excluded.summary,
-    url = excluded.url,
-    timezone = excluded.timezone,
-    start_local = excluded.start_local,
-    end_local = excluded.end_local,
-    start_utc = excluded.start_utc,
-    end_utc = excluded.end_utc,
-    is_online = excluded.is_online,
-    is_free = excluded.is_free,
-    is_cancelled = excluded.is_cancelled,
-    venue_name = excluded.venue_name,
-    address = excluded.address,
-    city = excluded.city,
-    region = excluded.region,
-    country = excluded.country,
-    latitude = excluded.latitude,
-    longitude = excluded.longitude,
-    price_min_minor = excluded.price_min_minor,
-    price_max_minor = excluded.price_max_minor,
-    currency = excluded.currency,
-    organizer_name = excluded.organizer_name,
-    series_id = excluded.series_id,
-    image_url = excluded.image_url,
-    last_seen_at = excluded.last_seen_at
-)sql";
+const std::string upsert_event_sql = detail::event_upsert_sql(
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,\n"
+    "        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?26)");
 
 constexpr std::string_view upsert_run_city_sql = R"sql(
 INSERT INTO run_cities (
