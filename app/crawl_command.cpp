@@ -360,6 +360,29 @@ int run_crawl(const crawl_options& requested) {
         async_pipeline = std::make_unique<page_pipeline>(
             *store, run_id, options.queue_capacity, options.batch_rows, options.batch_max_age);
         sink = std::make_unique<channel_sink>(async_pipeline->channel(), counters);
+    }
+
+    if (options.resume_run_id != 0 && !targets.empty()) {
+        // Pages an earlier attempt archived are transformed again instead of crawled again;
+        // each unfinished city continues after its last archived page.
+        page_processor& processor =
+            async_pipeline ? async_pipeline->processor_before_start() : *sync_processor;
+        try {
+            const auto archived = store->load_pages(run_id);
+            for (auto& target : targets) {
+                target.first_page = processor.restore_city(target.slug, archived) + 1;
+                if (target.first_page > 1) {
+                    log->info("city={} resuming at page={}", target.slug, target.first_page);
+                }
+            }
+        } catch (const std::exception& error) {
+            log->error("cannot restore archived pages of run {}: {}", run_id, error.what());
+            fmt::print(stderr, "error: {}\n", error.what());
+            return exit_could_not_start;
+        }
+        run.set_targets(targets);
+    }
+    if (async_pipeline) {
         async_pipeline->start([&io, &run](const std::string& message) {
             asio::post(io, [&run, message] { run.request_stop("database failed: " + message); });
         });

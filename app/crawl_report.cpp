@@ -16,6 +16,7 @@ void print_report(const std::vector<city_line>& cities, const run_totals& totals
     std::int64_t pages = 0;
     std::int64_t events = 0;
     std::int64_t errors = 0;
+    std::int64_t retries = 0;
     std::map<std::string, int> failures_by_phase;
     for (const auto& city : cities) {
         fmt::print("{:<34} {:<11} {:>6} {:>7} {:>6} {:>8.1f}s\n",
@@ -38,6 +39,7 @@ void print_report(const std::vector<city_line>& cities, const run_totals& totals
         pages += city.pages_captured;
         events += city.events;
         errors += static_cast<std::int64_t>(city.problems.size());
+        retries += city.retries;
     }
 
     const double seconds = std::max(0.001, static_cast<double>(totals.elapsed.count()) / 1000.0);
@@ -46,7 +48,8 @@ void print_report(const std::vector<city_line>& cities, const run_totals& totals
                cities_ok,
                cities.size() - static_cast<std::size_t>(cities_ok),
                totals.interrupted ? ", run interrupted" : "");
-    fmt::print("pages: {}, events: {}, page errors: {}\n", pages, events, errors);
+    fmt::print(
+        "pages: {}, events: {}, page errors: {}, retries: {}\n", pages, events, errors, retries);
     fmt::print("elapsed: {:.2f} s, {:.1f} pages/s, {:.1f} events/s\n",
                seconds,
                static_cast<double>(pages) / seconds,

@@ -23,6 +23,7 @@ struct city_line {
     std::string status;  // ok, failed, blocked, interrupted
     int pages_captured = 0;
     std::int64_t events = 0;
+    int retries = 0;  // pages loaded again after a retryable failure
     std::vector<page_problem> problems;
     std::chrono::milliseconds elapsed{0};
     std::string started_at;

@@ -24,6 +24,11 @@ using steady = std::chrono::steady_clock;
 crawl_run::crawl_run(const crawl_options& options, std::vector<crawl_target> targets)
     : options_(options), targets_(std::move(targets)), pending_(targets_.begin(), targets_.end()) {}
 
+void crawl_run::set_targets(std::vector<crawl_target> targets) {
+    targets_ = std::move(targets);
+    pending_.assign(targets_.begin(), targets_.end());
+}
+
 asio::awaitable<void> crawl_run::run(run_sink& sink) {
     auto executor = co_await asio::this_coro::executor;
     auto log = spdlog::get("app");
@@ -110,6 +115,7 @@ asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& 
     crawler::city_task_options task_options;
     task_options.max_pages = options_.max_pages;
     task_options.page_timeout = options_.page_timeout;
+    task_options.first_page = target.first_page;
 
     city_line line;
     line.slug = target.slug;
@@ -119,6 +125,7 @@ asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& 
         auto report = co_await crawler::run_city_task(*pool_, spec, task_options, sink);
         line.status = stop_requested_ && report.status != "ok" ? "interrupted" : report.status;
         line.pages_captured = report.pages_captured;
+        line.retries = report.retries;
         for (const auto& failure : report.failures) {
             page_problem problem;
             problem.page = failure.page;

@@ -25,6 +25,7 @@ public:
 struct crawl_target {
     std::string slug;
     std::string origin;
+    int first_page = 1;  // later than 1 when a resumed run already has the earlier pages
 };
 
 // The crawl's state on the event-loop thread: a fixed number of worker coroutines take cities
@@ -32,6 +33,9 @@ struct crawl_target {
 class crawl_run {
 public:
     crawl_run(const crawl_options& options, std::vector<crawl_target> targets);
+
+    // Replaces the targets before run() starts (a resumed run sets each city's first page).
+    void set_targets(std::vector<crawl_target> targets);
 
     // Starts the browser pool, crawls every target and closes the pool.
     boost::asio::awaitable<void> run(run_sink& sink);

@@ -40,6 +40,7 @@ city_line merge_city(const city_line& crawled, const city_tally* tally) {
         return merged;
     }
     merged.events = tally->events;
+    merged.pages_captured += tally->restored_pages;
     merged.problems.insert(merged.problems.end(), tally->problems.begin(), tally->problems.end());
     if (!tally->problems.empty() && merged.status == "ok") {
         merged.status = "failed";
@@ -112,25 +113,73 @@ void page_processor::process(const pipeline::raw_page& page) {
 
 void page_processor::finish_city(const city_line& crawled) {
     writer_.flush();
+    archive_pending();
 
     const auto tally = tallies_.find(crawled.slug);
     const auto line = merge_city(crawled, tally == tallies_.end() ? nullptr : &tally->second);
-    const auto pages = pending_archive_.find(crawled.slug);
-    const std::vector<db::archived_page> no_pages;
-    const auto& archived = pages == pending_archive_.end() ? no_pages : pages->second;
-    store_.commit_city(run_id_, to_city_result(line), {}, archived, utc_now_iso());
-    if (pages != pending_archive_.end()) {
-        pending_archive_.erase(pages);
-    }
+    store_.commit_city(run_id_, to_city_result(line), {}, {}, utc_now_iso());
     ++cities_recorded_;
 }
 
+int page_processor::restore_city(const std::string& city_slug,
+                                 const std::vector<db::archived_page>& pages) {
+    int last_page = 0;
+    for (const auto& archived : pages) {
+        if (archived.city_slug != city_slug) {
+            continue;
+        }
+        pipeline::raw_page page;
+        page.city_slug = archived.city_slug;
+        page.page_number = archived.page_number;
+        page.url = archived.url;
+        page.http_status = archived.http_status;
+        page.content_type = archived.content_type;
+        page.source =
+            pipeline::parse_page_source(archived.source).value_or(pipeline::page_source::file);
+        page.body = archived.body;
+        auto& tally = tallies_[city_slug];
+        try {
+            const auto output = pipeline::transform_page(page);
+            for (auto event : output.events) {
+                writer_.add(std::move(event));
+            }
+            tally.pages += 1;
+            tally.restored_pages += 1;
+            tally.events += static_cast<std::int64_t>(output.events.size());
+        } catch (const pipeline::transform_error& error) {
+            page_problem problem;
+            problem.page = page.page_number;
+            problem.phase = "transform";
+            problem.http_status = page.http_status;
+            problem.message = error.what();
+            tally.problems.push_back(std::move(problem));
+        }
+        last_page = std::max(last_page, archived.page_number);
+    }
+    writer_.flush();
+    return last_page;
+}
+
 void page_processor::flush_if_due() {
-    writer_.flush_if_due(std::chrono::steady_clock::now());
+    if (writer_.flush_if_due(std::chrono::steady_clock::now())) {
+        archive_pending();
+    }
 }
 
 void page_processor::flush() {
     writer_.flush();
+    archive_pending();
+}
+
+// Archives the pages whose events are written, so that a run killed mid-city can be resumed
+// from the page after the last archived one. Pages stay pending when the write fails.
+void page_processor::archive_pending() {
+    for (auto entry = pending_archive_.begin(); entry != pending_archive_.end();) {
+        if (!entry->second.empty()) {
+            store_.archive_pages(run_id_, entry->second);
+        }
+        entry = pending_archive_.erase(entry);
+    }
 }
 
 page_pipeline::page_pipeline(db::store& store,

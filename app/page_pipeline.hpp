@@ -23,6 +23,7 @@ namespace eventcrawl::app {
 // What the transform and write stages saw of one city.
 struct city_tally {
     int pages = 0;
+    int restored_pages = 0;  // pages re-read from an earlier attempt of a resumed run
     std::int64_t events = 0;
     std::vector<page_problem> problems;
 };
@@ -57,12 +58,18 @@ public:
     void flush_if_due();
     void flush();
 
+    // Re-reads pages archived by an earlier attempt of the run (a resumed city), writes their
+    // events and counts them for the city. Returns the highest page number read, 0 if none.
+    int restore_city(const std::string& city_slug, const std::vector<db::archived_page>& pages);
+
     const std::map<std::string, city_tally>& tallies() const { return tallies_; }
     const db::batch_writer& writer() const { return writer_; }
     std::int64_t events_accepted() const { return events_accepted_.load(); }
     std::int64_t cities_recorded() const { return cities_recorded_.load(); }
 
 private:
+    void archive_pending();
+
     db::store& store_;
     std::int64_t run_id_;
     db::batch_writer writer_;
@@ -103,6 +110,10 @@ public:
     void finish();
 
     const page_processor& processor() const { return processor_; }
+
+    // For setting up a resumed run before start(); the processor belongs to the thread after.
+    page_processor& processor_before_start() { return processor_; }
+
     std::int64_t items_lost() const { return items_lost_; }
     const std::string& fatal_error() const { return fatal_error_; }
 

@@ -1,5 +1,7 @@
 #include "crawler/cdp_connection.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,7 +11,6 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
-#include <fmt/format.h>
 
 #include "crawler/detail/logger.hpp"
 
@@ -55,10 +56,14 @@ struct cdp_connection::pending_call {
 
 struct cdp_connection::session_state {
     session_state(const executor_type& executor, std::size_t capacity, std::string target)
-        : target_id(std::move(target)), events(executor, capacity) {}
+        : target_id(std::move(target)), events(executor, capacity), wakeup(executor) {}
 
     std::string target_id;
     event_channel events;
+    // next_event waits on this timer, never on events.async_receive: Asio 1.26 (Boost 1.81)
+    // leaves a buffered channel refusing every try_send after a pending receive is cancelled,
+    // which a timed-out wait does. Queuing an event or failing the session cancels the wait.
+    asio::steady_timer wakeup;
     cdp_failure failure = cdp_failure::none;
     std::string failure_message;
 };
@@ -169,8 +174,7 @@ asio::awaitable<void> cdp_connection::run_reader(std::shared_ptr<cdp_connection>
     if (self->close_expected_) {
         detail::logger()->debug("cdp connection closed url={} reason=\"{}\"", self->url_, reason);
     } else {
-        detail::logger()->warn(
-            "cdp connection lost url={} reason=\"{}\"", self->url_, reason);
+        detail::logger()->warn("cdp connection lost url={} reason=\"{}\"", self->url_, reason);
     }
     self->fail_everything(fmt::format("WebSocket to {} closed: {}", self->url_, reason));
     self->outgoing_.close();
@@ -298,7 +302,9 @@ void cdp_connection::dispatch_event(cdp_event event) {
         return;
     }
     auto session_id = event.session_id;
-    if (!state->events.try_send(error_code{}, std::move(event))) {
+    if (state->events.try_send(error_code{}, std::move(event))) {
+        state->wakeup.cancel();
+    } else {
         fail_session(session_id,
                      cdp_failure::event_overflow,
                      fmt::format("event queue of session {} overflowed at {} events; the "
@@ -317,6 +323,7 @@ void cdp_connection::fail_session(const std::string& session_id,
             state.failure = failure;
             state.failure_message = message;
             state.events.close();
+            state.wakeup.cancel();
         }
     }
     for (auto it = pending_.begin(); it != pending_.end();) {
@@ -368,6 +375,7 @@ void cdp_connection::register_session(const std::string& session_id, const std::
 void cdp_connection::unregister_session(const std::string& session_id) {
     if (auto found = sessions_.find(session_id); found != sessions_.end()) {
         found->second->events.close();
+        found->second->wakeup.cancel();
         sessions_.erase(found);
     }
 }
@@ -470,31 +478,39 @@ asio::awaitable<std::pair<cdp_failure, cdp_event>> cdp_connection::next_event(
         co_return std::pair(state->failure, cdp_event{});
     }
 
-    cdp_event event;
-    bool received = false;
-    state->events.try_receive([&](error_code receive_error, cdp_event value) {
-        if (!receive_error) {
-            event = std::move(value);
-            received = true;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    bool wait_aborted = false;
+    for (;;) {
+        cdp_event event;
+        bool received = false;
+        state->events.try_receive([&](error_code receive_error, cdp_event value) {
+            if (!receive_error) {
+                event = std::move(value);
+                received = true;
+            }
+        });
+        if (received) {
+            co_return std::pair(cdp_failure::none, std::move(event));
         }
-    });
-    if (received) {
-        co_return std::pair(cdp_failure::none, std::move(event));
-    }
+        if (state->failure != cdp_failure::none) {
+            co_return std::pair(state->failure, cdp_event{});
+        }
+        if (sessions_.find(session_id) == sessions_.end()) {
+            co_return std::pair(cdp_failure::session_detached, cdp_event{});
+        }
+        // A cancelled caller ends the wait the way a closed connection does.
+        const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+        if (wait_aborted && cancelled != asio::cancellation_type::none) {
+            co_return std::pair(cdp_failure::connection_closed, cdp_event{});
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            co_return std::pair(cdp_failure::timeout, cdp_event{});
+        }
 
-    asio::steady_timer deadline(executor_, timeout);
-    auto outcome =
-        co_await (state->events.async_receive(use_tuple) || deadline.async_wait(use_tuple));
-    if (outcome.index() == 1) {
-        co_return std::pair(cdp_failure::timeout, cdp_event{});
+        state->wakeup.expires_at(deadline);
+        auto [wait_error] = co_await state->wakeup.async_wait(use_tuple);
+        wait_aborted = wait_error == asio::error::operation_aborted;
     }
-    auto [receive_error, value] = std::get<0>(std::move(outcome));
-    if (receive_error) {
-        auto failure = state->failure != cdp_failure::none ? state->failure
-                                                           : cdp_failure::connection_closed;
-        co_return std::pair(failure, cdp_event{});
-    }
-    co_return std::pair(cdp_failure::none, std::move(value));
 }
 
 asio::awaitable<void> cdp_connection::close_browser(std::chrono::milliseconds timeout) {

@@ -1,10 +1,14 @@
 #include "crawler/city_task.hpp"
 
-#include <algorithm>
-#include <stdexcept>
-
-#include <boost/json/parse.hpp>
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <stdexcept>
 
 #include "crawler/detail/logger.hpp"
 #include "crawler/detail/page_tracker.hpp"
@@ -57,9 +61,9 @@ constexpr const char* empty_icon_script = R"js(document.addEventListener('DOMCon
 
 // Extensions of images, fonts, stylesheets and media for Network.setBlockedURLs.
 const std::vector<std::string> blocked_url_patterns = {
-    "*.png", "*.jpg", "*.jpeg", "*.gif", "*.webp", "*.avif", "*.svg", "*.ico",
-    "*.bmp", "*.woff", "*.woff2", "*.ttf", "*.otf", "*.eot", "*.css", "*.mp4",
-    "*.webm", "*.ogg", "*.mp3", "*.wav", "*.m4a", "*.mov",
+    "*.png",  "*.jpg",  "*.jpeg",  "*.gif", "*.webp", "*.avif", "*.svg", "*.ico",
+    "*.bmp",  "*.woff", "*.woff2", "*.ttf", "*.otf",  "*.eot",  "*.css", "*.mp4",
+    "*.webm", "*.ogg",  "*.mp3",   "*.wav", "*.m4a",  "*.mov",
 };
 
 std::string string_at(const json::object& object, std::string_view key) {
@@ -100,6 +104,8 @@ struct page_capture {
     bool captured = false;
     bool no_next_button = false;
     bool next_button_disabled = false;
+    bool browser_lost = false;  // the browser, its WebSocket or the page target is gone
+    bool retry_allowed = true;  // false after a CDP failure other than a timeout
     pipeline::raw_page page;
     pipeline::page_facts facts;
     page_failure failure;
@@ -109,13 +115,20 @@ struct page_capture {
 class city_crawl {
 public:
     city_crawl(browser_pool& pool, city_spec city, city_task_options options, page_sink& sink)
-        : pool_(pool), city_(std::move(city)), options_(options), sink_(sink) {}
+        : pool_(pool),
+          city_(std::move(city)),
+          options_(options),
+          sink_(sink),
+          next_page_(std::max(1, options.first_page)) {}
 
     asio::awaitable<city_report> run();
 
 private:
     asio::awaitable<crawl_outcome> crawl_in_new_target();
     asio::awaitable<crawl_outcome> crawl_pages();
+    asio::awaitable<page_capture> capture_page(int page, bool first_attempt);
+    asio::awaitable<bool> wait_before_retry(milliseconds delay);
+    std::optional<milliseconds> retry_delay(const page_capture& capture) const;
     asio::awaitable<void> open_target();
     asio::awaitable<void> close_target();
     asio::awaitable<void> enable_blocking();
@@ -133,7 +146,7 @@ private:
     void classify_search(page_capture& capture) const;
     std::string stop_reason(int page, const pipeline::page_facts& facts) const;
     std::string page_url(int page) const;
-    void record_failure(page_failure failure);
+    void record_failure(page_failure failure, std::string_view reason);
 
     browser_pool& pool_;
     city_spec city_;
@@ -150,6 +163,7 @@ private:
     int next_page_ = 1;
     bool reload_next_ = true;
     std::string phase_ = "connect";
+    steady_clock::time_point city_deadline_;  // end of options_.city_budget
 };
 
 milliseconds remaining(steady_clock::time_point deadline) {
@@ -160,6 +174,7 @@ asio::awaitable<city_report> city_crawl::run() {
     report_.slug = city_.slug;
     report_.started = std::chrono::system_clock::now();
     const auto started = steady_clock::now();
+    city_deadline_ = started + options_.city_budget;
     detail::logger()->info("city starting city={} origin={}", city_.slug, city_.origin);
 
     auto outcome = crawl_outcome::stopped;
@@ -168,9 +183,8 @@ asio::awaitable<city_report> city_crawl::run() {
         if (outcome != crawl_outcome::browser_lost || retries_left <= 0) {
             break;
         }
-        detail::logger()->info("city retrying on another browser city={} page={}",
-                               city_.slug,
-                               next_page_);
+        detail::logger()->info(
+            "city retrying on another browser city={} page={}", city_.slug, next_page_);
         reload_next_ = true;
     }
 
@@ -186,12 +200,14 @@ asio::awaitable<city_report> city_crawl::run() {
     }
     report_.finished = std::chrono::system_clock::now();
     report_.elapsed = std::chrono::duration_cast<milliseconds>(steady_clock::now() - started);
-    detail::logger()->info("city stopped city={} status={} pages={} failures={} elapsed_ms={}",
-                           city_.slug,
-                           report_.status,
-                           report_.pages_captured,
-                           report_.failures.size(),
-                           report_.elapsed.count());
+    detail::logger()->info(
+        "city stopped city={} status={} pages={} retries={} failures={} elapsed_ms={}",
+        city_.slug,
+        report_.status,
+        report_.pages_captured,
+        report_.retries,
+        report_.failures.size(),
+        report_.elapsed.count());
     co_return std::move(report_);
 }
 
@@ -204,7 +220,7 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_in_new_target() {
         failure.page = next_page_;
         failure.phase = "browser";
         failure.message = error.what();
-        record_failure(std::move(failure));
+        record_failure(std::move(failure), "no browser leased");
         co_return crawl_outcome::stopped;
     }
 
@@ -219,7 +235,8 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_in_new_target() {
         failure.page = next_page_;
         failure.phase = error.is_browser_failure() ? "browser" : "connect";
         failure.message = error.what();
-        record_failure(std::move(failure));
+        record_failure(std::move(failure),
+                       error.is_browser_failure() ? "browser lost" : "page target not opened");
         outcome = error.is_browser_failure() ? crawl_outcome::browser_lost : crawl_outcome::stopped;
     } catch (...) {
         unexpected = std::current_exception();
@@ -237,29 +254,51 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_pages() {
     for (;;) {
         const int page = next_page_;
         const auto page_started = steady_clock::now();
-        const auto deadline = page_started + options_.page_timeout;
         page_capture capture;
-        try {
-            if (!reload_next_ && options_.in_page_paging) {
-                capture = co_await capture_next_click(page, deadline);
+        for (int attempt = 1;; ++attempt) {
+            capture = co_await capture_page(page, attempt == 1);
+            if (capture.captured || capture.next_button_disabled) {
+                break;
             }
-            if (reload_next_ || !options_.in_page_paging || capture.no_next_button) {
-                capture = co_await capture_navigation(page, deadline);
+            capture.failure.page = page;
+            capture.failure.attempts = attempt;
+            if (capture.browser_lost) {
+                record_failure(std::move(capture.failure), "browser lost");
+                co_return crawl_outcome::browser_lost;
             }
-        } catch (const cdp_error& error) {
-            page_failure failure;
-            failure.page = page;
-            if (error.is_browser_failure() || error.failure() == cdp_failure::event_overflow) {
-                failure.phase = "browser";
-            } else if (error.failure() == cdp_failure::timeout) {
-                failure.phase = "timeout";
-            } else {
-                failure.phase = phase_;
+
+            const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+            if (cancelled != asio::cancellation_type::none) {
+                record_failure(std::move(capture.failure), "stop requested");
+                co_return crawl_outcome::stopped;
             }
-            failure.message = error.what();
-            record_failure(std::move(failure));
-            co_return error.is_browser_failure() ? crawl_outcome::browser_lost
-                                                 : crawl_outcome::stopped;
+            const auto delay = retry_delay(capture);
+            if (!delay) {
+                const bool retryable = capture.retry_allowed && is_retryable(capture.failure);
+                record_failure(std::move(capture.failure),
+                               retryable ? "no retry left within max_attempts and city_budget"
+                                         : "not retryable");
+                co_return crawl_outcome::stopped;
+            }
+
+            // A retry repeats the search request from the open listing unless it needs a fresh
+            // document. A failed navigation is repeated, because reload_next_ is still set.
+            if (retry_needs_reload(capture.failure)) {
+                reload_next_ = true;
+            }
+            detail::logger()->debug(
+                "retrying page city={} page={} attempt={} delay_ms={} status={} reason=\"{}\"",
+                city_.slug,
+                page,
+                attempt + 1,
+                delay->count(),
+                capture.failure.http_status,
+                capture.failure.message);
+            ++report_.retries;
+            if (!co_await wait_before_retry(*delay)) {
+                record_failure(std::move(capture.failure), "stop requested");
+                co_return crawl_outcome::stopped;
+            }
         }
         if (capture.next_button_disabled) {
             detail::logger()->debug(
@@ -267,12 +306,6 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_pages() {
                 city_.slug,
                 page - 1);
             co_return crawl_outcome::finished;
-        }
-        if (!capture.captured) {
-            // TODO: retry a failed page (honouring Retry-After) instead of ending the city.
-            capture.failure.page = page;
-            record_failure(std::move(capture.failure));
-            co_return crawl_outcome::stopped;
         }
 
         reload_next_ = false;
@@ -293,14 +326,75 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_pages() {
             std::chrono::duration_cast<milliseconds>(steady_clock::now() - page_started).count());
 
         if (auto reason = stop_reason(page, facts); !reason.empty()) {
-            detail::logger()->debug("city last page city={} page={} reason=\"{}\"",
-                                    city_.slug,
-                                    page,
-                                    reason);
+            detail::logger()->debug(
+                "city last page city={} page={} reason=\"{}\"", city_.slug, page, reason);
             co_return crawl_outcome::finished;
         }
         next_page_ = page + 1;
     }
+}
+
+// Makes one attempt at `page`; CDP failures other than a lost browser come back as a failed
+// capture. A retry whose click finds the next button disabled loads ?page=N instead, because
+// the failed request left the open listing where it was.
+asio::awaitable<page_capture> city_crawl::capture_page(int page, bool first_attempt) {
+    const auto deadline = steady_clock::now() + options_.page_timeout;
+    page_capture capture;
+    try {
+        if (!reload_next_ && options_.in_page_paging) {
+            capture = co_await capture_next_click(page, deadline);
+            if (!first_attempt && capture.next_button_disabled) {
+                capture.next_button_disabled = false;
+                capture.no_next_button = true;
+            }
+        }
+        if (reload_next_ || !options_.in_page_paging || capture.no_next_button) {
+            capture = co_await capture_navigation(page, deadline);
+        }
+    } catch (const cdp_error& error) {
+        capture = page_capture();
+        if (error.is_browser_failure() || error.failure() == cdp_failure::event_overflow) {
+            capture.failure.phase = "browser";
+        } else if (error.failure() == cdp_failure::timeout) {
+            capture.failure.phase = "timeout";
+        } else {
+            capture.failure.phase = phase_;
+        }
+        capture.failure.message = error.what();
+        capture.browser_lost = error.is_browser_failure();
+        capture.retry_allowed = error.failure() == cdp_failure::timeout;
+    }
+    co_return capture;
+}
+
+// Returns the wait before the failed page's next attempt, or nothing when it gets none.
+std::optional<milliseconds> city_crawl::retry_delay(const page_capture& capture) const {
+    const auto& failure = capture.failure;
+    if (!capture.retry_allowed || !is_retryable(failure)) {
+        return std::nullopt;
+    }
+    std::optional<milliseconds> retry_after;
+    if (!failure.retry_after.empty()) {
+        retry_after = parse_retry_after(failure.retry_after, std::chrono::system_clock::now());
+    }
+    // FNV-1a of the slug, mixed with page and attempt, so cities retrying the same page spread
+    // out while a rerun waits the same.
+    std::uint64_t seed = 0xcbf29ce484222325ULL;
+    for (const char c : city_.slug) {
+        seed = (seed ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    }
+    seed ^= (static_cast<std::uint64_t>(failure.page) << 32) ^
+            static_cast<std::uint64_t>(failure.attempts);
+    return next_delay(
+        options_.retry, failure.attempts, retry_after, remaining(city_deadline_), seed);
+}
+
+// Waits `delay`; false when the wait was cancelled (a stop request).
+asio::awaitable<bool> city_crawl::wait_before_retry(milliseconds delay) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(delay);
+    auto [error] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return !error;
 }
 
 std::string city_crawl::stop_reason(int page, const pipeline::page_facts& facts) const {
@@ -411,9 +505,8 @@ asio::awaitable<void> city_crawl::close_target() {
         auto closed = co_await connection->try_call(
             "Target.closeTarget", std::move(params), "", options_.call_timeout);
         if (!closed.ok()) {
-            detail::logger()->debug("close target failed city={} error=\"{}\"",
-                                    city_.slug,
-                                    closed.message);
+            detail::logger()->debug(
+                "close target failed city={} error=\"{}\"", city_.slug, closed.message);
         }
         target_id_.clear();
     }
@@ -423,9 +516,8 @@ asio::awaitable<void> city_crawl::close_target() {
         auto disposed = co_await connection->try_call(
             "Target.disposeBrowserContext", std::move(params), "", options_.call_timeout);
         if (!disposed.ok()) {
-            detail::logger()->debug("dispose context failed city={} error=\"{}\"",
-                                    city_.slug,
-                                    disposed.message);
+            detail::logger()->debug(
+                "dispose context failed city={} error=\"{}\"", city_.slug, disposed.message);
         }
         context_id_.clear();
     }
@@ -450,11 +542,10 @@ asio::awaitable<void> city_crawl::pump_event(steady_clock::time_point deadline,
     const auto budget = std::max(remaining(deadline), milliseconds(0));
     auto [failure, event] = co_await connection_->next_event(session_id_, budget);
     if (failure == cdp_failure::timeout) {
-        throw cdp_error(cdp_failure::timeout,
-                        fmt::format("city {} page {}: timed out waiting for {}",
-                                    city_.slug,
-                                    next_page_,
-                                    waiting_for));
+        throw cdp_error(
+            cdp_failure::timeout,
+            fmt::format(
+                "city {} page {}: timed out waiting for {}", city_.slug, next_page_, waiting_for));
     }
     if (failure != cdp_failure::none) {
         throw cdp_error(failure,
@@ -510,6 +601,7 @@ asio::awaitable<page_capture> city_crawl::capture_navigation(int page,
     page_capture capture;
     capture.failure.phase = "navigate";
     if (auto error_text = string_at(navigation, "errorText"); !error_text.empty()) {
+        capture.failure.network_error = error_text;
         capture.failure.message = fmt::format("navigation to {} failed: {}", url, error_text);
         co_return capture;
     }
@@ -529,7 +621,9 @@ asio::awaitable<page_capture> city_crawl::capture_navigation(int page,
         co_await pump_event(load_deadline, waiting_for);
     }
     const auto request = *tracker_.find(loader_id);
+    capture.failure.retry_after = request.retry_after;
     if (request.failed) {
+        capture.failure.network_error = request.error_text;
         capture.failure.http_status = request.status;
         capture.failure.message = fmt::format("loading {} failed: {}", url, request.error_text);
         co_return capture;
@@ -592,7 +686,9 @@ asio::awaitable<page_capture> city_crawl::capture_next_click(int page,
     }
     const auto request = *tracker_.find_after(since, "POST", search_path);
     capture.failure.http_status = request.status;
+    capture.failure.retry_after = request.retry_after;
     if (request.failed) {
+        capture.failure.network_error = request.error_text;
         capture.failure.phase = "capture";
         capture.failure.message =
             fmt::format("search request {} failed: {}", request.url, request.error_text);
@@ -629,10 +725,10 @@ void city_crawl::classify_listing(page_capture& capture) const {
     }
     if (page.content_type != "text/html") {
         failure.phase = "bot_wall";
-        failure.message = fmt::format(
-            "{} returned content type '{}' where a text/html listing was expected",
-            page.url,
-            page.content_type);
+        failure.message =
+            fmt::format("{} returned content type '{}' where a text/html listing was expected",
+                        page.url,
+                        page.content_type);
         return;
     }
 
@@ -652,18 +748,19 @@ void city_crawl::classify_listing(page_capture& capture) const {
     if (!parse_error && data.is_object()) {
         place_id = data.as_object().if_contains("placeId");
     }
-    const bool has_place_id = place_id != nullptr &&
-                              ((place_id->is_string() && !place_id->get_string().empty()) ||
-                               place_id->is_int64() || place_id->is_uint64());
+    const bool has_place_id =
+        place_id != nullptr && ((place_id->is_string() && !place_id->get_string().empty()) ||
+                                place_id->is_int64() || place_id->is_uint64());
     if (!has_place_id) {
         failure.phase = parse_error ? "capture" : "bot_wall";
-        failure.message =
-            parse_error ? fmt::format("{}: window.__SERVER_DATA__ is not valid JSON: {}",
-                                      page.url,
-                                      parse_error.message())
-                        : fmt::format("{}: window.__SERVER_DATA__ has no placeId, which marks "
-                                      "a bot wall or an unknown place",
-                                      page.url);
+        failure.message = parse_error
+                              ? fmt::format("{}: window.__SERVER_DATA__ is not valid JSON: {}",
+                                            page.url,
+                                            parse_error.message())
+                              : fmt::format(
+                                    "{}: window.__SERVER_DATA__ has no placeId, which marks "
+                                    "a bot wall or an unknown place",
+                                    page.url);
         return;
     }
 
@@ -692,8 +789,8 @@ void city_crawl::classify_search(page_capture& capture) const {
         return;
     }
     const auto first = page.body.find_first_not_of(" \t\r\n");
-    const bool looks_like_json = first != std::string::npos &&
-                                 (page.body[first] == '{' || page.body[first] == '[');
+    const bool looks_like_json =
+        first != std::string::npos && (page.body[first] == '{' || page.body[first] == '[');
     if (page.content_type.find("json") == std::string::npos || !looks_like_json) {
         failure.phase = "bot_wall";
         failure.message = fmt::format(
@@ -705,21 +802,25 @@ void city_crawl::classify_search(page_capture& capture) const {
     try {
         capture.facts = pipeline::read_page_facts(page);
     } catch (const pipeline::transform_error& error) {
-        failure.phase = error.failure() == pipeline::transform_failure::bot_wall ? "bot_wall"
-                                                                                 : "capture";
+        failure.phase =
+            error.failure() == pipeline::transform_failure::bot_wall ? "bot_wall" : "capture";
         failure.message = fmt::format("POST {}: {}", page.url, error.what());
         return;
     }
     capture.captured = true;
 }
 
-void city_crawl::record_failure(page_failure failure) {
-    detail::logger()->warn("page failed city={} page={} phase={} status={} error=\"{}\"",
-                           city_.slug,
-                           failure.page,
-                           failure.phase,
-                           failure.http_status,
-                           failure.message);
+void city_crawl::record_failure(page_failure failure, std::string_view reason) {
+    detail::logger()->warn(
+        "page failed city={} page={} phase={} status={} attempts={} reason=\"{}\" "
+        "error=\"{}\"",
+        city_.slug,
+        failure.page,
+        failure.phase,
+        failure.http_status,
+        failure.attempts,
+        reason,
+        failure.message);
     report_.failures.push_back(std::move(failure));
 }
 

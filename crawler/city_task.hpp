@@ -1,13 +1,13 @@
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <string>
 #include <vector>
 
-#include <boost/asio/awaitable.hpp>
-
 #include "crawler/browser_pool.hpp"
 #include "crawler/page_sink.hpp"
+#include "crawler/retry_policy.hpp"
 
 namespace eventcrawl::crawler {
 
@@ -30,6 +30,8 @@ enum class resource_blocking {
 
 struct city_task_options {
     int max_pages = 0;  // 0 = no limit
+    // Page to start at; a later page is loaded directly (`?page=N`), for resumed runs.
+    int first_page = 1;
     std::chrono::milliseconds page_timeout{30000};        // whole budget of one page
     std::chrono::milliseconds navigation_timeout{20000};  // one document load
     std::chrono::milliseconds call_timeout{10000};        // one CDP call
@@ -38,6 +40,12 @@ struct city_task_options {
     bool in_page_paging = true;
     resource_blocking blocking = resource_blocking::blocked_urls;
     int browser_retries = 1;  // new browser leases after the browser died mid-city
+    // Retries of a page that failed in a way is_retryable() accepts. page_timeout bounds each
+    // attempt on its own.
+    retry_policy retry;
+    // Time from the city's start within which a failed page may be retried: a retry whose wait
+    // would end later is not made. It does not cut off pages that need no retry.
+    std::chrono::milliseconds city_budget{std::chrono::minutes(30)};
 };
 
 // One page that was not captured, and why.
@@ -46,12 +54,16 @@ struct page_failure {
     std::string phase;  // "connect", "navigate", "capture", "bot_wall", "timeout", "browser"
     int http_status = 0;
     std::string message;
+    int attempts = 1;           // requests of this page, retries included
+    std::string network_error;  // Chromium's net::ERR_* text when no response arrived
+    std::string retry_after;    // Retry-After header of the failed response, as received
 };
 
 struct city_report {
     std::string slug;
     std::string status;  // "ok", "failed" (stopped on a failure), "blocked" (page 1 bot wall)
     int pages_captured = 0;
+    int retries = 0;  // page requests repeated after a retryable failure
     std::vector<page_failure> failures;
     int static_requests_loaded = 0;   // images, fonts, stylesheets, media that loaded
     int static_requests_blocked = 0;  // the same types that failed or were blocked
@@ -62,8 +74,10 @@ struct city_report {
 
 // Crawls every listing page of one city in its own browser context and delivers each body to
 // `sink`: page 1 as listing_html, later pages as search_xhr (in-page paging) or listing_html
-// (reload). Page failures go into the report instead of being thrown. Exceptions from the sink
-// propagate after the browser context is closed.
+// (reload). A page that fails in a retryable way is requested again as options.retry allows,
+// and only counts as a failure when no retry succeeded. Page failures go into the report
+// instead of being thrown. Exceptions from the sink propagate after the browser context is
+// closed.
 boost::asio::awaitable<city_report> run_city_task(browser_pool& pool,
                                                   city_spec city,
                                                   city_task_options options,

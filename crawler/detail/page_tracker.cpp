@@ -1,5 +1,8 @@
 #include "crawler/detail/page_tracker.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include "crawler/detail/logger.hpp"
 
 namespace eventcrawl::crawler::detail {
@@ -22,6 +25,22 @@ const json::object* object_at(const json::object& object, std::string_view key) 
 }
 
 }  // namespace
+
+std::string header_value(const json::object& headers, std::string_view lower_case_name) {
+    for (const auto& [name, value] : headers) {
+        if (!value.is_string() || name.size() != lower_case_name.size()) {
+            continue;
+        }
+        const bool equal = std::equal(
+            name.begin(), name.end(), lower_case_name.begin(), [](char left, char right) {
+                return std::tolower(static_cast<unsigned char>(left)) == right;
+            });
+        if (equal) {
+            return std::string(value.get_string());
+        }
+    }
+    return {};
+}
 
 bool is_static_resource_type(std::string_view resource_type) {
     return resource_type == "Image" || resource_type == "Font" || resource_type == "Stylesheet" ||
@@ -80,6 +99,10 @@ void page_tracker::apply(const cdp_event& event) {
                 }
             }
             request.mime_type = string_at(*response, "mimeType");
+            request.retry_after.clear();
+            if (const auto* headers = object_at(*response, "headers")) {
+                request.retry_after = header_value(*headers, "retry-after");
+            }
         }
         if (auto type = string_at(params, "type"); !type.empty()) {
             request.resource_type = type;

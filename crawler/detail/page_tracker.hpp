@@ -19,8 +19,9 @@ struct tracked_request {
     std::string post_data;
     int status = 0;
     std::string mime_type;
-    bool finished = false;  // Network.loadingFinished
-    bool failed = false;    // Network.loadingFailed
+    std::string retry_after;  // Retry-After response header, empty when absent
+    bool finished = false;    // Network.loadingFinished
+    bool failed = false;      // Network.loadingFailed
     std::string error_text;
     std::string blocked_reason;
 
@@ -60,5 +61,9 @@ private:
 };
 
 bool is_static_resource_type(std::string_view resource_type);
+
+// Value of a header in a CDP headers object, matching the name case-insensitively (HTTP/1.1
+// keeps the server's spelling, HTTP/2 lower-cases it). Empty when the header is absent.
+std::string header_value(const boost::json::object& headers, std::string_view lower_case_name);
 
 }  // namespace eventcrawl::crawler::detail

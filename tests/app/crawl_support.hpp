@@ -82,6 +82,17 @@ public:
     }
     const std::string& url() const { return url_; }
 
+    // Listing, search and other requests the site has served so far (from /__replay/stats).
+    long long total_requests() const {
+        const auto stats = run_command({"/usr/bin/curl", "-sf", url_ + "/__replay/stats"});
+        static const std::regex total(R"("total":([0-9]+))");
+        std::smatch match;
+        if (stats.exit_code != 0 || !std::regex_search(stats.output, match, total)) {
+            throw std::runtime_error("cannot read /__replay/stats: " + stats.output);
+        }
+        return std::stoll(match[1]);
+    }
+
 private:
     background_process process_;
     std::string url_;

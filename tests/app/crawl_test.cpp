@@ -99,7 +99,9 @@ TEST_SUITE("app") {
         const auto before = chromium_processes();
         {
             background_process crawl(crawl_argv(site.url(), killed_db.dsn(), "async"));
-            std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+            // The whole crawl needs more than 6 s at 500 ms per response (8 pages of one city
+            // in sequence), so the kill lands part-way.
+            std::this_thread::sleep_for(std::chrono::milliseconds(3500));
             crawl.send_signal(SIGKILL);
             CHECK(crawl.stop() == 128 + SIGKILL);
         }
@@ -119,6 +121,9 @@ TEST_SUITE("app") {
         }
         CHECK(left.empty());
         REQUIRE(killed_db.number("SELECT count(*) FROM runs WHERE status = 'running'") == 1);
+        // Pages archived before the kill are not requested again.
+        const auto archived_before = killed_db.number("SELECT count(*) FROM raw_pages");
+        const auto requests_before = site.total_requests();
 
         const auto resumed = run_command({eventcrawl_binary,
                                           "crawl",
@@ -129,6 +134,8 @@ TEST_SUITE("app") {
                                           "--no-progress"});
         CAPTURE(resumed.output);
         REQUIRE(resumed.exit_code == 0);
+        CHECK(site.total_requests() - requests_before ==
+              expected_value("pages_crawled") - archived_before);
         CHECK(killed_db.number("SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
         CHECK(killed_db.number("SELECT count(*) FROM run_cities WHERE status = 'ok'") ==
               expected_value("cities"));

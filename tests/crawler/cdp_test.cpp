@@ -156,6 +156,32 @@ TEST_SUITE("crawler.cdp_connection") {
         });
     }
 
+    TEST_CASE("event after timed out wait") {
+        asio::io_context io;
+        fake_cdp_server server(io);
+        server.on_request = [](fake_cdp_server& self, const json::object& request) {
+            json::object params;
+            params["n"] = 3;
+            self.send_event("Network.loadingFinished", params, "S1");
+            self.reply(request, json::object());
+        };
+        run_scenario(io, server, [](fake_cdp_server* fake, scenario_results*) -> scenario_task {
+            auto connection = co_await connect_to(fake);
+            connection->register_session("S1", "T1");
+            auto [timed_out, nothing] = co_await connection->next_event("S1", milliseconds(50));
+            CHECK(timed_out == cdp_failure::timeout);
+
+            // The timed-out wait must leave the session able to queue the next event.
+            auto enabled =
+                co_await connection->try_call("Network.enable", json::object(), "S1", long_wait);
+            CHECK(enabled.ok());
+            auto [failure, event] = co_await connection->next_event("S1", long_wait);
+            CHECK(failure == cdp_failure::none);
+            CHECK(event.method == "Network.loadingFinished");
+            co_await connection->close(long_wait);
+        });
+    }
+
     TEST_CASE("call without reply times out") {
         asio::io_context io;
         fake_cdp_server server(io);
@@ -206,13 +232,29 @@ TEST_SUITE("crawler.cdp_connection") {
             cdp_failure expected;
         };
         const loss_case cases[] = {
-            {"detached", "Target.detachedFromTarget", "", "sessionId", "S1",
+            {"detached",
+             "Target.detachedFromTarget",
+             "",
+             "sessionId",
+             "S1",
              cdp_failure::session_detached},
-            {"inspector detached", "Inspector.detached", "S1", "reason", "target_closed",
+            {"inspector detached",
+             "Inspector.detached",
+             "S1",
+             "reason",
+             "target_closed",
              cdp_failure::session_detached},
-            {"renderer crashed", "Inspector.targetCrashed", "S1", "", "",
+            {"renderer crashed",
+             "Inspector.targetCrashed",
+             "S1",
+             "",
+             "",
              cdp_failure::target_crashed},
-            {"target crashed", "Target.targetCrashed", "", "targetId", "T1",
+            {"target crashed",
+             "Target.targetCrashed",
+             "",
+             "targetId",
+             "T1",
              cdp_failure::target_crashed},
         };
         for (const auto& loss : cases) {

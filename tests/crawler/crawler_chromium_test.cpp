@@ -1,18 +1,16 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
-
 #include <signal.h>
-
-#include <algorithm>
-#include <cstdlib>
-#include <fstream>
-
 #include <spdlog/cfg/env.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <cstdlib>
+#include <fstream>
 
 #include "crawler/browser_pool.hpp"
 #include "crawler/city_task.hpp"
@@ -232,7 +230,6 @@ void write_fault_corpus(const fs::path& folder,
     }
 }
 
-
 }  // namespace
 
 TEST_SUITE("crawler.chromium") {
@@ -301,16 +298,37 @@ TEST_SUITE("crawler.chromium") {
             int pages_captured;
             int failed_page;
             int http_status;
+            int attempts;  // a bot wall is requested twice, a 429 max_attempts (4) times
         };
         const wall_case cases[] = {
-            {"tx--wall-listing-403", "{page: 1, endpoint: listing, kind: status, status: 403}",
-             "blocked", 0, 1, 403},
-            {"tx--wall-no-place", "{page: 1, endpoint: listing, kind: no_place_id}", "blocked", 0,
-             1, 200},
-            {"tx--wall-search-html", "{page: 2, endpoint: search, kind: html_instead_of_json}",
-             "failed", 1, 2, 200},
-            {"tx--wall-search-429", "{page: 2, endpoint: search, kind: status, status: 429}",
-             "failed", 1, 2, 429},
+            {"tx--wall-listing-403",
+             "{page: 1, endpoint: listing, kind: status, status: 403}",
+             "blocked",
+             0,
+             1,
+             403,
+             2},
+            {"tx--wall-no-place",
+             "{page: 1, endpoint: listing, kind: no_place_id}",
+             "blocked",
+             0,
+             1,
+             200,
+             2},
+            {"tx--wall-search-html",
+             "{page: 2, endpoint: search, kind: html_instead_of_json}",
+             "failed",
+             1,
+             2,
+             200,
+             2},
+            {"tx--wall-search-429",
+             "{page: 2, endpoint: search, kind: status, status: 429}",
+             "failed",
+             1,
+             2,
+             429,
+             4},
         };
         temp_folder corpus;
         std::vector<std::pair<std::string, std::string>> cities;
@@ -337,11 +355,219 @@ TEST_SUITE("crawler.chromium") {
             CHECK(report.failures[0].phase == "bot_wall");
             CHECK(report.failures[0].page == wall.failed_page);
             CHECK(report.failures[0].http_status == wall.http_status);
+            CHECK(report.failures[0].attempts == wall.attempts);
+            CHECK(report.retries == wall.attempts - 1);
             const auto delivered = std::count_if(
                 run.sink.pages.begin(), run.sink.pages.end(), [&](const raw_page& page) {
                     return page.city_slug == wall.slug;
                 });
             CHECK(delivered == wall.pages_captured);
+        }
+        check_no_browser_left(run);
+    }
+
+    TEST_CASE("failed pages retried and captured") {
+        struct retry_case {
+            const char* slug;
+            const char* fault;
+            int retries;
+            page_source second_page_source;
+        };
+        // Each city serves New York's 33 events on 2 pages; every fault fires `times` times and
+        // the next request gets the normal response. A 401 on the search API makes the crawler
+        // reload ?page=2 (new CSRF token), so page 2 arrives as listing HTML.
+        const retry_case cases[] = {
+            {"tx--retry-429-header",
+             "{page: 2, endpoint: search, kind: status, status: 429, retry_after: 1, times: 2}",
+             2,
+             page_source::search_xhr},
+            {"tx--retry-429-backoff",
+             "{page: 2, endpoint: search, kind: status, status: 429, times: 1}",
+             1,
+             page_source::search_xhr},
+            {"tx--retry-listing-503",
+             "{page: 1, endpoint: listing, kind: status, status: 503, times: 1}",
+             1,
+             page_source::search_xhr},
+            {"tx--retry-truncated",
+             "{page: 2, endpoint: search, kind: truncated_body, times: 1}",
+             1,
+             page_source::search_xhr},
+            {"tx--retry-csrf",
+             "{page: 2, endpoint: search, kind: status, status: 401, times: 1}",
+             1,
+             page_source::listing_html},
+        };
+        temp_folder corpus;
+        std::vector<std::pair<std::string, std::string>> cities;
+        std::vector<std::string> slugs;
+        for (const auto& retry : cases) {
+            cities.emplace_back(retry.slug, retry.fault);
+            slugs.emplace_back(retry.slug);
+        }
+        write_fault_corpus(corpus.path(), cities);
+        auto replay = start_replay(corpus.path());
+        auto run = make_run(replay.origin(), slugs);
+        execute(run);
+
+        REQUIRE(run.reports.size() == std::size(cases));
+        for (std::size_t i = 0; i < std::size(cases); ++i) {
+            const auto& retry = cases[i];
+            const auto& report = run.reports[i];
+            const std::string slug = retry.slug;
+            CAPTURE(slug);
+            CHECK(report.status == "ok");
+            CHECK(report.pages_captured == 2);
+            CHECK(report.retries == retry.retries);
+            CHECK(report.failures.empty());
+
+            std::vector<const raw_page*> delivered;
+            for (const auto& page : run.sink.pages) {
+                if (page.city_slug == retry.slug) {
+                    delivered.push_back(&page);
+                }
+            }
+            REQUIRE(delivered.size() == 2);
+            CHECK(delivered[0]->page_number == 1);
+            CHECK(delivered[0]->http_status == 200);
+            CHECK(delivered[1]->page_number == 2);
+            CHECK(delivered[1]->http_status == 200);
+            CHECK(delivered[1]->source == retry.second_page_source);
+            if (delivered[1]->source == page_source::search_xhr) {
+                // Only the complete body is delivered, never the truncated first response.
+                boost::system::error_code parse_error;
+                boost::json::parse(delivered[1]->body, parse_error);
+                CHECK_FALSE(parse_error);
+            }
+        }
+        check_no_browser_left(run);
+    }
+
+    TEST_CASE("dropped connection retried") {
+        struct drop_case {
+            const char* slug;
+            const char* fault;
+            const char* endpoint;  // request kind counted by the replay site
+            int requests;          // of that kind, dropped ones included
+            int retries;
+        };
+        // Chromium 156 itself sends a request once more when the server closes the connection
+        // without a response, so one drop never reaches the crawler. Two drops in a row do,
+        // and the crawler's retry makes the third request.
+        const drop_case cases[] = {
+            {"tx--drop-listing-once",
+             "{page: 1, endpoint: listing, kind: drop_connection, times: 1}",
+             "listing",
+             2,
+             0},
+            {"tx--drop-listing-twice",
+             "{page: 1, endpoint: listing, kind: drop_connection, times: 2}",
+             "listing",
+             3,
+             1},
+            {"tx--drop-search-once",
+             "{page: 2, endpoint: search, kind: drop_connection, times: 1}",
+             "search",
+             2,
+             0},
+            {"tx--drop-search-twice",
+             "{page: 2, endpoint: search, kind: drop_connection, times: 2}",
+             "search",
+             3,
+             1},
+        };
+        for (const auto& drop : cases) {
+            const std::string slug = drop.slug;
+            CAPTURE(slug);
+            temp_folder corpus;
+            write_fault_corpus(corpus.path(), {{drop.slug, drop.fault}});
+            auto replay = start_replay(corpus.path());
+            auto run = make_run(replay.origin(), {drop.slug});
+            execute(run);
+
+            const auto& report = run.reports[0];
+            CHECK(report.status == "ok");
+            CHECK(report.pages_captured == 2);
+            CHECK(report.retries == drop.retries);
+            CHECK(report.failures.empty());
+            CHECK(replay.stats().at("requests").at(drop.endpoint).as_int64() == drop.requests);
+            REQUIRE(run.sink.pages.size() == 2);
+            CHECK(run.sink.pages[0].page_number == 1);
+            CHECK(run.sink.pages[1].page_number == 2);
+            CHECK(run.sink.pages[1].source == page_source::search_xhr);
+            check_no_browser_left(run);
+        }
+    }
+
+    TEST_CASE("timed out search reloaded") {
+        temp_folder corpus;
+        write_fault_corpus(
+            corpus.path(),
+            {{"tx--slow-search",
+              "{page: 2, endpoint: search, kind: delay, delay_ms: 8000, times: 1}"}});
+        auto replay = start_replay(corpus.path());
+        auto run = make_run(replay.origin(), {"tx--slow-search"});
+        // The first search answer comes after the page budget, so that attempt times out and
+        // the retry loads ?page=2 as a document (the open page may still wait for its request).
+        run.task_options.page_timeout = std::chrono::milliseconds(4000);
+        execute(run);
+
+        const auto& report = run.reports[0];
+        CHECK(report.status == "ok");
+        CHECK(report.pages_captured == 2);
+        CHECK(report.retries == 1);
+        CHECK(report.failures.empty());
+        REQUIRE(run.sink.pages.size() == 2);
+        CHECK(run.sink.pages[1].page_number == 2);
+        CHECK(run.sink.pages[1].source == page_source::listing_html);
+        check_no_browser_left(run);
+    }
+
+    TEST_CASE("persistent bot wall retried once") {
+        struct wall_case {
+            const char* slug;
+            const char* fault;
+            const char* status;
+            int pages_captured;
+            int failed_page;
+        };
+        const wall_case cases[] = {
+            {"tx--forbidden-listing",
+             "{page: 1, endpoint: listing, kind: status, status: 403}",
+             "blocked",
+             0,
+             1},
+            {"tx--forbidden-search",
+             "{page: 2, endpoint: search, kind: status, status: 403}",
+             "failed",
+             1,
+             2},
+        };
+        temp_folder corpus;
+        std::vector<std::pair<std::string, std::string>> cities;
+        std::vector<std::string> slugs;
+        for (const auto& wall : cases) {
+            cities.emplace_back(wall.slug, wall.fault);
+            slugs.emplace_back(wall.slug);
+        }
+        write_fault_corpus(corpus.path(), cities);
+        auto replay = start_replay(corpus.path());
+        auto run = make_run(replay.origin(), slugs);
+        execute(run);
+
+        for (std::size_t i = 0; i < std::size(cases); ++i) {
+            const auto& wall = cases[i];
+            const auto& report = run.reports[i];
+            const std::string slug = wall.slug;
+            CAPTURE(slug);
+            CHECK(report.status == wall.status);
+            CHECK(report.pages_captured == wall.pages_captured);
+            CHECK(report.retries == 1);
+            REQUIRE(report.failures.size() == 1);
+            CHECK(report.failures[0].phase == "bot_wall");
+            CHECK(report.failures[0].page == wall.failed_page);
+            CHECK(report.failures[0].http_status == 403);
+            CHECK(report.failures[0].attempts == 2);
         }
         check_no_browser_left(run);
     }
