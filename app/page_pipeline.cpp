@@ -210,7 +210,7 @@ void page_pipeline::finish() {
         return;
     }
     // The receive loop drains the channel on its own thread, so a full channel frees a slot
-    // soon; the end item then follows every page already sent.
+    // soon. The end item then follows every page already sent.
     for (;;) {
         pipeline_item last;
         last.end_of_stream = true;
