@@ -132,6 +132,12 @@ asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& 
             problem.phase = failure.phase;
             problem.http_status = failure.http_status;
             problem.message = failure.message;
+            // A stop request cancels the CDP wait in flight, which the crawler reports as a
+            // timeout; the report names the real cause.
+            if (stop_requested_ && failure.phase == "timeout") {
+                problem.phase = "interrupted";
+                problem.message = "stopped on request: " + failure.message;
+            }
             line.problems.push_back(std::move(problem));
         }
     } catch (const std::exception& error) {
