@@ -595,34 +595,13 @@ std::string postgres_store::locate_failing_event(std::span<const pipeline::event
         pqxx::work transaction{session_->connection};
         for (const pipeline::event_record& event : events) {
             try {
-                transaction.exec_prepared0(upsert_event_name,
-                                           event.id,
-                                           event.name,
-                                           event.summary,
-                                           event.url,
-                                           event.timezone,
-                                           event.start_local,
-                                           event.end_local,
-                                           event.start_utc,
-                                           event.end_utc,
-                                           event.is_online ? 1 : 0,
-                                           event.is_free ? 1 : 0,
-                                           event.is_cancelled ? 1 : 0,
-                                           event.venue_name,
-                                           event.address,
-                                           event.city,
-                                           event.region,
-                                           event.country,
-                                           event.latitude,
-                                           event.longitude,
-                                           event.price_min_minor,
-                                           event.price_max_minor,
-                                           event.currency,
-                                           event.organizer_name,
-                                           event.series_id,
-                                           event.image_url,
-                                           seen_at,
-                                           to_text_array(event.tags));
+                // The staging row's values in the same order, then seen_at and the tags.
+                std::apply(
+                    [&](const auto&... values) {
+                        transaction.exec_prepared0(
+                            upsert_event_name, values..., seen_at, to_text_array(event.tags));
+                    },
+                    staging_row(event));
             } catch (const pqxx::sql_error&) {
                 return fmt::format("upsert of event id '{}'", event.id);
             }
