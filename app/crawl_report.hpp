@@ -17,7 +17,7 @@ struct page_problem {
     std::string message;
 };
 
-// What the end-of-run report shows for one city.
+// One city's row in the end-of-run report.
 struct city_line {
     std::string slug;
     std::string status;  // ok, failed, blocked, interrupted

@@ -16,7 +16,8 @@
 
 namespace eventcrawl::app {
 
-// Where captured pages and finished cities go: the pipeline thread or the inline processor.
+// Destination of captured pages and finished cities: the pipeline thread or the inline
+// processor.
 class run_sink : public crawler::page_sink {
 public:
     virtual boost::asio::awaitable<void> finish_city(city_line line) = 0;

@@ -20,7 +20,7 @@
 
 namespace eventcrawl::app {
 
-// What the transform and write stages saw of one city.
+// Counts and problems of one city, as the transform and write stages saw them.
 struct city_tally {
     int pages = 0;
     int restored_pages = 0;  // pages re-read from an earlier attempt of a resumed run
@@ -86,7 +86,8 @@ city_line merge_city(const city_line& crawled, const city_tally* tally);
 db::city_result to_city_result(const city_line& line);
 
 // The async crawl's transform and write stages on a thread of their own, fed through a
-// bounded channel, so that database calls never block the thread that carries CDP traffic.
+// bounded channel. While cities are crawled, every database call runs on this thread, not on
+// the thread that carries CDP traffic.
 class page_pipeline {
 public:
     using channel_type = boost::asio::experimental::concurrent_channel<void(

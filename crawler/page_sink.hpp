@@ -7,8 +7,8 @@
 namespace eventcrawl::crawler {
 
 // Receives every page a city task captures. The async crawl sends pages into a bounded
-// channel (deliver() waits while the channel is full); the sync crawl transforms and stores
-// them before deliver() returns.
+// channel, and deliver() waits while the channel is full. The sync crawl transforms and
+// stores each page before deliver() returns.
 class page_sink {
 public:
     virtual ~page_sink() = default;

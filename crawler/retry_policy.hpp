@@ -39,10 +39,10 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
 
 // True when requesting the failed page again may succeed, given the attempts already made
 // (failure.attempts):
-// - HTTP 429, 5xx and 401 (on the search API a 401 is a rejected CSRF token, which a reload of
-//   the listing page replaces), timeouts, a response that never arrived (net::ERR_* other than
-//   a request the browser itself blocked or could not form), and truncated or invalid bodies:
-//   while attempts remain, as the policy counts them.
+// - While attempts remain, as the policy counts them: HTTP 429, 5xx and 401, timeouts, a
+//   response that never arrived, and truncated or invalid bodies. On the search API a 401 is a
+//   rejected CSRF token, which a reload of the listing page replaces. A missing response is any
+//   net::ERR_* except a request the browser itself blocked or could not form.
 // - Bot walls (HTTP 403, a listing without placeId, an HTML interstitial in place of JSON): once,
 //   so only when failure.attempts is 1, because a WAF sometimes lets a second request through
 //   but keeps blocking a client that insists.
@@ -50,8 +50,8 @@ std::optional<std::chrono::milliseconds> parse_retry_after(
 bool is_retryable(const page_failure& failure);
 
 // True for a failure whose retry should load the listing page again instead of repeating the
-// search request from the page that is already open: a 401 (the CSRF token is renewed by a
-// reload) and a timeout (the open page may still have a request in flight).
+// search request from the open page. That is a 401, because a reload renews the CSRF token,
+// and a timeout, because the open page may still have a request in flight.
 bool retry_needs_reload(const page_failure& failure);
 
 }  // namespace eventcrawl::crawler

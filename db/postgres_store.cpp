@@ -86,7 +86,7 @@ INSERT INTO event_tags (event_id, tag)
 SELECT DISTINCT event_id, tag FROM eventcrawl_tag_staging;
 )sql";
 
-// $8 is the body and $10 tells whether it may be JSON; jsonb takes it when it parses.
+// $8 is the body and $10 marks a body that may be JSON. jsonb stores it when it parses.
 constexpr const char* upsert_page_sql = R"sql(
 INSERT INTO raw_pages (
     run_id, city_slug, page_number, url, http_status, content_type, source, body_json,

@@ -56,7 +56,7 @@ struct archived_page {
     std::string captured_at;  // ISO 8601 UTC
 };
 
-// Which events to export.
+// Selection of the events to export.
 struct event_filter {
     std::optional<std::string> since_utc;  // start_utc >= this (ISO 8601 UTC)
     std::optional<std::string> city;       // events.city, compared case-insensitively

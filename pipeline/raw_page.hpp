@@ -7,7 +7,7 @@
 
 namespace eventcrawl::pipeline {
 
-// Where a captured body came from; the transform picks the JSON shape from it.
+// Origin of a captured body. The transform picks the JSON shape from it.
 enum class page_source {
     listing_html,  // HTML of a listing page; the events sit in window.__SERVER_DATA__
     search_xhr,    // body of POST /api/v3/destination/search/

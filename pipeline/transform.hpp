@@ -10,7 +10,7 @@
 
 namespace eventcrawl::pipeline {
 
-// Why a body could not be turned into events.
+// Reason a body could not be turned into events.
 enum class transform_failure {
     invalid_json,         // not parseable as JSON (includes truncated bodies)
     wrong_shape,          // JSON, but not any known Eventbrite shape, or a field of the wrong type

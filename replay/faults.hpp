@@ -7,10 +7,10 @@
 
 namespace eventcrawl::replay {
 
-// Which endpoint a fault rule applies to.
+// Endpoint a fault rule applies to.
 enum class fault_endpoint { listing, search, any };
 
-// What a fault rule does to the matching response.
+// Change a fault rule makes to the matching response.
 enum class fault_kind {
     status,                 // given status with an HTML "Whoops!" body
     html_instead_of_json,   // 200 text/html interstitial

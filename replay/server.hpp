@@ -22,8 +22,8 @@ struct server_options {
     std::chrono::milliseconds delay{0};
 };
 
-// HTTP server that stands in for Eventbrite's listing pages and search API. All its work runs
-// on the io_context given to the constructor; run that context on one thread.
+// HTTP server that replaces Eventbrite's listing pages and search API in tests. All its work
+// runs on the io_context given to the constructor, so run that context on one thread.
 class server {
   public:
     server(boost::asio::io_context& io, corpus corpus, server_options options);

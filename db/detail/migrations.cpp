@@ -77,8 +77,8 @@ CREATE TABLE run_cities (
 )sql";
 
 // Version 2: run options, the archive of captured bodies, and indexes for export queries.
-// Bodies are zlib-compressed (HTML and JSON shrink several times); body_size is the length
-// before compression, so a reader can size its buffer and detect a truncated blob.
+// Bodies are zlib-compressed, because HTML and JSON shrink several times. body_size is the
+// length before compression, so a reader can size its buffer and detect a truncated blob.
 constexpr std::string_view sqlite_archive_schema = R"sql(
 ALTER TABLE runs ADD COLUMN options TEXT CHECK (options IS NULL OR json_valid(options));
 
@@ -181,10 +181,11 @@ CREATE TABLE run_cities (
 // one of the two set. eventcrawl_try_jsonb returns NULL for text that jsonb rejects (invalid
 // JSON, or an escaped NUL character), because PostgreSQL 15 has no non-throwing cast.
 //
-// Timestamps stay TEXT in ISO 8601 UTC here too, although timestamptz is the natural type:
-// both stores must return the identical string "YYYY-MM-DDTHH:MM:SSZ" from every read path,
-// and a timestamptz would be rendered with the session's DateStyle and TimeZone ("2026-07-01
-// 17:00:00+00") unless every query formatted it back with to_char.
+// Timestamps stay TEXT in ISO 8601 UTC here too, although timestamptz is the natural type.
+// Both stores must return the identical string "YYYY-MM-DDTHH:MM:SSZ" from every read path, and
+// PostgreSQL renders a timestamptz with the session's DateStyle ("2026-07-01 17:00:00+00")
+// unless every query formats it back with to_char.
+// TODO: move to timestamptz with formatting reads, for time-range queries on PostgreSQL.
 constexpr std::string_view postgres_archive_schema = R"sql(
 ALTER TABLE runs ADD COLUMN options JSONB;
 

@@ -6,9 +6,9 @@
 
 namespace eventcrawl::pipeline::detail {
 
-// Returns the number of minor-unit decimals of an ISO 4217 currency code: 0 for JPY, KRW,
-// VND and the other zero-decimal currencies, 3 for BHD, KWD and the other three-decimal ones,
-// 4 for CLF and UYW, and 2 for every other code.
+// Returns the number of minor-unit decimals of an ISO 4217 currency code. It is 0 for JPY,
+// KRW, VND and the other zero-decimal currencies, 3 for BHD, KWD and the other three-decimal
+// ones, 4 for CLF and UYW, and 2 for every other code.
 int currency_exponent(std::string_view currency);
 
 // Converts a decimal string such as "3405.80" to minor units at `exponent` decimals

@@ -8,7 +8,7 @@
 
 namespace eventcrawl::replay::detail {
 
-// How the __SERVER_DATA__ blob of a listing page is written.
+// Form of the __SERVER_DATA__ blob written into a listing page.
 enum class blob_form {
     normal,
     without_place_id,  // no placeId and no search_data, as a bot wall page

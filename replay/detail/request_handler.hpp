@@ -11,7 +11,7 @@ namespace eventcrawl::replay::detail {
 using http_request = boost::beast::http::request<boost::beast::http::string_body>;
 using http_response = boost::beast::http::response<boost::beast::http::string_body>;
 
-// What the connection does with a handled request.
+// Action the connection takes after a handled request.
 struct reply {
     http_response response;
     bool drop_connection = false;        // close the socket without writing the response

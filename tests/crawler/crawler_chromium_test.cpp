@@ -507,8 +507,9 @@ TEST_SUITE("crawler.chromium") {
               "{page: 2, endpoint: search, kind: delay, delay_ms: 8000, times: 1}"}});
         auto replay = start_replay(corpus.path());
         auto run = make_run(replay.origin(), {"tx--slow-search"});
-        // The first search answer comes after the page budget, so that attempt times out and
-        // the retry loads ?page=2 as a document (the open page may still wait for its request).
+        // The first search response arrives after the page budget, so that attempt times out.
+        // The retry loads ?page=2 as a document, because the open page may still wait for its
+        // request.
         run.task_options.page_timeout = std::chrono::milliseconds(4000);
         execute(run);
 
