@@ -42,6 +42,10 @@ inline std::optional<page_source> parse_page_source(std::string_view text) noexc
 struct raw_page {
     std::string city_slug;
     int page_number = 0;
+    // Query that narrows the city's listing, such as a date window
+    // ("start_date=2026-12-01&end_date=2026-12-31"); empty for the whole listing. Pages of
+    // different queries are numbered independently.
+    std::string query;
     std::string url;
     int http_status = 0;
     std::string content_type;
