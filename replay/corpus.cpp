@@ -494,6 +494,15 @@ std::string search_response_body(const city& city, int page, const json::object&
     return json::serialize(envelope);
 }
 
+std::string build_search_response_body(const city& city,
+                                       int page,
+                                       json::object events,
+                                       const json::object& request_echo) {
+    json::object envelope =
+        build_envelope(std::move(events), request_echo, search_id_for(city.slug, page));
+    return json::serialize(envelope);
+}
+
 std::string empty_search_response_body(const json::object& request_echo) {
     json::object pagination;
     pagination["object_count"] = 0;

@@ -16,7 +16,7 @@ namespace eventcrawl::replay {
 // Raised when a corpus folder, its cities.yaml, a city folder or a payload file is invalid.
 // The message names the file (and the line for YAML files) and the fix.
 class corpus_error : public std::runtime_error {
-  public:
+public:
     using std::runtime_error::runtime_error;
 };
 
@@ -99,6 +99,12 @@ boost::json::object events_for_page(const city& city, int page);
 std::string search_response_body(const city& city,
                                  int page,
                                  const boost::json::object& request_echo);
+
+// Builds the body of a search response around `events`, one page of `city`.
+std::string build_search_response_body(const city& city,
+                                       int page,
+                                       boost::json::object events,
+                                       const boost::json::object& request_echo);
 
 // Builds the body of a search response for a place id that no city has.
 std::string empty_search_response_body(const boost::json::object& request_echo);

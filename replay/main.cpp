@@ -8,9 +8,12 @@
 #include <csignal>
 #include <iostream>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "replay/corpus.hpp"
 #include "replay/detail/logger.hpp"
+#include "replay/faults.hpp"
 #include "replay/server.hpp"
 #include "replay/synthetic.hpp"
 
@@ -28,6 +31,10 @@ struct command_line {
     int pages = 1;
     std::uint64_t seed = 1;
     std::string write_corpus_directory;
+    std::vector<std::string> faults;
+    std::optional<std::uint64_t> fault_seed;
+    int jitter_ms = 0;
+    std::optional<int> result_cap;
 };
 
 void configure(CLI::App& app, command_line& options) {
@@ -60,9 +67,30 @@ void configure(CLI::App& app, command_line& options) {
                    "Write the generated corpus to this folder in the corpus layout and exit")
         ->needs(synthetic);
     corpus->excludes(synthetic);
+    app.add_option("--jitter-ms",
+                   options.jitter_ms,
+                   "Largest extra delay in milliseconds drawn per response, uniform from 0 "
+                   "(seeded by --fault-seed)")
+        ->check(CLI::Range(0, 3600000))
+        ->capture_default_str();
+    app.add_option("--fault",
+                   options.faults,
+                   "Fault rule for every city: KIND[,key=value...] with keys endpoint, city, "
+                   "page, probability, times, status, retry_after, delay_ms, page_count "
+                   "(repeatable)");
+    app.add_option("--fault-seed",
+                   options.fault_seed,
+                   "Seed of the fault probability and jitter draws; random when absent");
+    app.add_option("--result-cap",
+                   options.result_cap,
+                   "Largest number of results one query serves; page_count shrinks to "
+                   "CAP / page_size while object_count keeps the true count")
+        ->check(CLI::Range(1, 100000000));
 }
 
-int run(const command_line& options, const std::shared_ptr<spdlog::logger>& logger) {
+int run(const command_line& options,
+        const std::vector<replay::fault_rule>& fault_rules,
+        const std::shared_ptr<spdlog::logger>& logger) {
     replay::corpus corpus;
     if (options.synthetic_cities > 0) {
         corpus = replay::generate_corpus(
@@ -88,6 +116,10 @@ int run(const command_line& options, const std::shared_ptr<spdlog::logger>& logg
     settings.host = options.host;
     settings.port = options.port;
     settings.delay = std::chrono::milliseconds(options.delay_ms);
+    settings.jitter = std::chrono::milliseconds(options.jitter_ms);
+    settings.fault_seed = options.fault_seed;
+    settings.result_cap = options.result_cap;
+    settings.faults = fault_rules;
     replay::server server(io, std::move(corpus), settings);
     const auto endpoint = server.start();
     std::cout << "listening on http://" << endpoint.address().to_string() << ':' << endpoint.port()
@@ -118,12 +150,23 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForHelp& help) {
         return app.exit(help);
     } catch (const CLI::ParseError& error) {
-        app.exit(error);
+        // One line, like the other errors: CLI11's own output adds a second line.
+        std::cerr << "error: " << error.what() << "; run with --help for the options\n";
+        return 1;
+    }
+
+    std::vector<replay::fault_rule> fault_rules;
+    try {
+        for (const std::string& text : options.faults) {
+            fault_rules.push_back(replay::parse_fault_flag(text));
+        }
+    } catch (const replay::fault_flag_error& error) {
+        std::cerr << "error: " << error.what() << '\n';
         return 1;
     }
 
     try {
-        return run(options, logger);
+        return run(options, fault_rules, logger);
     } catch (const replay::corpus_error& error) {
         std::cerr << "error: " << error.what() << '\n';
     } catch (const boost::system::system_error& error) {

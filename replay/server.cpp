@@ -1,14 +1,18 @@
 #include "replay/server.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <sstream>
 
 #include "replay/detail/logger.hpp"
 #include "replay/detail/request_handler.hpp"
@@ -34,7 +38,7 @@ constexpr std::uint64_t max_request_body = 8 * 1024 * 1024;
 
 // Registers a connection so stop() can close it while idle, and removes it on destruction.
 class connection_guard {
-  public:
+public:
     connection_guard(detail::server_state& state, beast::tcp_stream& stream)
         : state_(state), id_(state.next_connection_id++) {
         state_.connections[id_] = detail::connection_entry{&stream, false};
@@ -45,14 +49,14 @@ class connection_guard {
 
     void set_busy(bool busy) { state_.connections[id_].busy = busy; }
 
-  private:
+private:
     detail::server_state& state_;
     std::uint64_t id_;
 };
 
 // Counts one request as in flight for its lifetime.
 class in_flight_guard {
-  public:
+public:
     explicit in_flight_guard(detail::server_counters& counters) : counters_(counters) {
         ++counters_.in_flight;
         counters_.max_in_flight = std::max(counters_.max_in_flight, counters_.in_flight);
@@ -61,7 +65,7 @@ class in_flight_guard {
     in_flight_guard& operator=(const in_flight_guard&) = delete;
     ~in_flight_guard() { --counters_.in_flight; }
 
-  private:
+private:
     detail::server_counters& counters_;
 };
 
@@ -72,6 +76,52 @@ asio::awaitable<void> wait_for(std::chrono::milliseconds delay) {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     timer.expires_after(delay);
     co_await timer.async_wait(use_tuple);
+}
+
+// Writes the header and the first half of the body of `response`, then waits until
+// `duration` passes or the client closes the connection. The caller closes it afterwards.
+// `stream` is a reference because the caller awaits this coroutine, so it outlives the call.
+asio::awaitable<void> write_stalled(beast::tcp_stream& stream,
+                                    detail::http_response response,
+                                    std::chrono::milliseconds duration) {
+    std::ostringstream serialized;
+    serialized << response;
+    const std::string text = serialized.str();
+    const std::size_t body_start = text.size() - response.body().size();
+    const std::string part = text.substr(0, body_start + response.body().size() / 2);
+    stream.expires_after(write_timeout);
+    const auto part_buffer = asio::buffer(part);
+    auto [write_error, written] = co_await asio::async_write(stream, part_buffer, use_tuple);
+    if (write_error) {
+        co_return;
+    }
+    stream.expires_never();
+
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(duration);
+    std::array<char, 512> discard{};
+    const auto discard_buffer = asio::buffer(discard);
+    for (;;) {
+        // Bytes the client sends while it waits are read and dropped. An error or EOF means
+        // the client gave up.
+        auto outcome = co_await (timer.async_wait(use_tuple) ||
+                                 stream.socket().async_read_some(discard_buffer, use_tuple));
+        if (outcome.index() == 0) {
+            co_return;
+        }
+        const auto [read_error, read_bytes] = std::get<1>(outcome);
+        if (read_error) {
+            co_return;
+        }
+    }
+}
+
+// Resets the connection: with SO_LINGER on and a zero timeout, close() sends RST.
+void reset_connection(beast::tcp_stream& stream) {
+    boost::system::error_code ignored;
+    stream.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+    stream.socket().close(ignored);
 }
 
 asio::awaitable<void> serve_connection(std::shared_ptr<detail::server_state> state,
@@ -111,6 +161,21 @@ asio::awaitable<void> serve_connection(std::shared_ptr<detail::server_state> sta
             detail::logger()->info("Dropping connection target={}", std::string(request.target()));
             break;
         }
+        if (reply.reset_connection) {
+            detail::logger()->info("Resetting connection target={}", std::string(request.target()));
+            reset_connection(stream);
+            break;
+        }
+        if (reply.stall) {
+            detail::logger()->info("Stalling response target={} stall_ms={}",
+                                   std::string(request.target()),
+                                   reply.stall->count());
+            // Not busy while stalled, so stop() closes the connection.
+            in_flight.reset();
+            guard.set_busy(false);
+            co_await write_stalled(stream, std::move(reply.response), *reply.stall);
+            break;
+        }
 
         // Write the response.
         const bool keep_alive = reply.response.keep_alive() && !state->stopping;
@@ -129,8 +194,10 @@ asio::awaitable<void> serve_connection(std::shared_ptr<detail::server_state> sta
         }
     }
     boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.socket().close(ignored);
+    if (stream.socket().is_open()) {
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.socket().close(ignored);
+    }
 }
 
 asio::awaitable<void> accept_connections(std::shared_ptr<detail::server_state> state) {

@@ -4,6 +4,8 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "replay/detail/static_assets.hpp"
+
 namespace eventcrawl::replay::detail {
 
 namespace json = boost::json;
@@ -48,6 +50,12 @@ constexpr std::string_view paging_script = R"JS((function () {
       var item = document.createElement('li');
       item.className = 'event-card';
       item.setAttribute('data-event-id', String(event.id));
+      var image = document.createElement('img');
+      image.src = '/static/images/events/' + encodeURIComponent(String(event.id)) + '.png';
+      image.alt = '';
+      image.width = 200;
+      image.height = 100;
+      item.appendChild(image);
       var link = document.createElement('a');
       link.href = event.url || '#';
       link.textContent = typeof event.name === 'string' ? event.name : '';
@@ -79,7 +87,9 @@ constexpr std::string_view paging_script = R"JS((function () {
       state.page = page;
       state.events = answer.events || {};
       render();
-      history.pushState({ page: page }, '', '?page=' + page);
+      var query = new URLSearchParams(window.location.search);
+      query.set('page', String(page));
+      history.pushState({ page: page }, '', '?' + query.toString());
     }).catch(function (error) {
       document.body.setAttribute('data-error', String(error.message));
     }).finally(function () {
@@ -116,8 +126,10 @@ std::string render_cards(const json::object& events) {
             url = value->as_string();
         }
         cards += fmt::format(
-            "<li class=\"event-card\" data-event-id=\"{}\"><a href=\"{}\">{}</a></li>\n",
+            "<li class=\"event-card\" data-event-id=\"{}\"><img src=\"{}\" alt=\"\" "
+            "width=\"200\" height=\"100\"><a href=\"{}\">{}</a></li>\n",
             html_escape(id),
+            html_escape(event_image_path(id)),
             html_escape(url),
             html_escape(name));
     }
@@ -179,6 +191,13 @@ std::string html_escape(std::string_view text) {
 }
 
 json::object build_server_data(const city& city, int page, blob_form form) {
+    return build_server_data(city, page, form, event_query{});
+}
+
+json::object build_server_data(const city& city,
+                               int page,
+                               blob_form form,
+                               const event_query& query) {
     json::object data;
     data["app_name"] = "discover";
     data["location_slug"] = city.slug;
@@ -186,7 +205,7 @@ json::object build_server_data(const city& city, int page, blob_form form) {
     if (form == blob_form::without_place_id) {
         return data;
     }
-    if (auto page_count = announced_page_count(city)) {
+    if (auto page_count = announced_page_count(city, page, query)) {
         data["page_count"] = *page_count;
     }
     data["placeId"] = city.place_id;
@@ -196,7 +215,15 @@ json::object build_server_data(const city& city, int page, blob_form form) {
     }
 
     json::object event_search;
-    event_search["dates"] = "current_future";
+    if (query.window) {
+        event_search["dates"] = "custom_date";
+        json::object range;
+        range["from"] = query.window->from;
+        range["to"] = query.window->to;
+        event_search["date_range"] = std::move(range);
+    } else {
+        event_search["dates"] = "current_future";
+    }
     event_search["dedup"] = true;
     event_search["places"] = json::array{json::value(city.place_id)};
     event_search["page"] = page;
@@ -204,7 +231,7 @@ json::object build_server_data(const city& city, int page, blob_form form) {
 
     json::object search_data;
     search_data["event_search"] = std::move(event_search);
-    search_data["events"] = events_for_page(city, page);
+    search_data["events"] = events_for_query(city, page, query);
     data["search_data"] = std::move(search_data);
     return data;
 }
@@ -213,7 +240,15 @@ std::string render_listing_page(const city& city,
                                 int page,
                                 std::string_view csrf_token,
                                 blob_form form) {
-    const json::object data = build_server_data(city, page, form);
+    return render_listing_page(city, page, csrf_token, form, event_query{});
+}
+
+std::string render_listing_page(const city& city,
+                                int page,
+                                std::string_view csrf_token,
+                                blob_form form,
+                                const event_query& query) {
+    const json::object data = build_server_data(city, page, form, query);
     std::string blob = json_for_script(data);
     if (form == blob_form::truncated) {
         // Cut at half, moved back to the start of a UTF-8 sequence.
@@ -275,6 +310,12 @@ std::string render_whoops_page(int status) {
         "<html><body><h1>Whoops!</h1><p>Something went wrong (status {}). Please try again "
         "later.</p></body></html>\n",
         status);
+}
+
+std::string render_blocked_page() {
+    return "<!DOCTYPE html>\n<html><head><title>Access Denied</title></head><body>"
+           "<h1>Access Denied</h1><p>Your request was blocked by our security service.</p>"
+           "<p>Reference: eventbrite-replay-waf</p></body></html>\n";
 }
 
 std::string render_interstitial_page() {

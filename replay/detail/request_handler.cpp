@@ -9,8 +9,10 @@
 #include <boost/url/parse.hpp>
 #include <string_view>
 
+#include "replay/detail/fault_engine.hpp"
 #include "replay/detail/listing_page.hpp"
 #include "replay/detail/logger.hpp"
+#include "replay/query.hpp"
 
 namespace eventcrawl::replay::detail {
 
@@ -146,57 +148,12 @@ endpoint_kind classify(std::string_view method, std::string_view path) {
     return endpoint_kind::other;
 }
 
-// Result of matching a city's fault rules against one request.
-struct fault_match {
-    std::chrono::milliseconds delay{0};
-    const fault_rule* action = nullptr;  // the first matching rule that is not a delay
-};
-
-bool kind_applies(fault_kind kind, fault_endpoint endpoint) {
-    switch (kind) {
-        case fault_kind::no_place_id:
-        case fault_kind::truncated_server_data:
-            return endpoint == fault_endpoint::listing;
-        case fault_kind::truncated_body:
-            return endpoint == fault_endpoint::search;
-        default:
-            return true;
-    }
-}
-
-fault_match match_faults(server_state& state, const city& city, fault_endpoint endpoint, int page) {
-    fault_match match;
-    for (std::size_t index = 0; index < city.faults.size(); ++index) {
-        const fault_rule& rule = city.faults[index];
-        if (rule.endpoint != fault_endpoint::any && rule.endpoint != endpoint) {
-            continue;
-        }
-        if ((rule.page && *rule.page != page) || !kind_applies(rule.kind, endpoint)) {
-            continue;
-        }
-        if (rule.kind != fault_kind::delay && match.action != nullptr) {
-            continue;
-        }
-        int& fired = state.fault_fired[{city.slug, index}];
-        if (rule.times && fired >= *rule.times) {
-            continue;
-        }
-        ++fired;
-        logger()->info("Fault fired city={} page={} kind={} count={}",
-                       city.slug,
-                       page,
-                       to_string(rule.kind),
-                       fired);
-        match.delay += std::chrono::milliseconds(rule.delay_ms);
-        if (rule.kind != fault_kind::delay) {
-            match.action = &rule;
-        }
-    }
-    return match;
-}
+// Length of a stall whose rule gives no delay_ms.
+constexpr std::chrono::milliseconds default_stall{60000};
 
 // Builds the reply of a fault that replaces the response; nullopt for kinds that change
-// the body instead (no_place_id, truncated_*).
+// or slow the normal response instead (no_place_id, truncated_*, empty_results,
+// capped_pages, stall).
 std::optional<reply> fault_reply(const http_request& request, const fault_rule& rule) {
     reply result;
     switch (rule.kind) {
@@ -215,8 +172,17 @@ std::optional<reply> fault_reply(const http_request& request, const fault_rule& 
             result.response = make_response(
                 request, http::status::ok, "text/html; charset=utf-8", render_interstitial_page());
             return result;
+        case fault_kind::blocked:
+            result.response = make_response(request,
+                                            http::status::forbidden,
+                                            "text/html; charset=utf-8",
+                                            render_blocked_page());
+            return result;
         case fault_kind::drop_connection:
             result.drop_connection = true;
+            return result;
+        case fault_kind::reset:
+            result.reset_connection = true;
             return result;
         default:
             return std::nullopt;
@@ -252,6 +218,65 @@ std::string_view listing_slug(std::string_view path) {
     return rest.substr(0, slash);
 }
 
+// Faults and jitter of one request, decided when the request arrives.
+struct request_faults {
+    fault_match match;
+    std::chrono::milliseconds jitter{0};
+
+    std::chrono::milliseconds delay() const { return match.delay + jitter; }
+    // Kind of the rule that decides the response; fault_kind::delay when none does.
+    fault_kind action_kind() const {
+        return match.action != nullptr ? match.action->kind : fault_kind::delay;
+    }
+};
+
+request_faults check_faults(server_state& state,
+                            const city* city,
+                            const request_identity& identity) {
+    const std::uint64_t attempt = count_attempt(state, identity);
+    request_faults faults;
+    faults.match = match_faults(state, city, identity, attempt);
+    faults.jitter = jitter_for(state, identity, attempt);
+    return faults;
+}
+
+// The result cap, and the body changes of an empty_results or capped_pages fault.
+event_query query_for(const server_state& state, const fault_match& fault) {
+    event_query query;
+    query.result_cap = state.options.result_cap;
+    if (fault.action != nullptr && fault.action->kind == fault_kind::empty_results) {
+        query.empty_results = true;
+    }
+    if (fault.action != nullptr && fault.action->kind == fault_kind::capped_pages) {
+        query.page_cap = fault.action->page_count.value_or(0);
+    }
+    return query;
+}
+
+// Marks the reply of a stall fault; other replies are left as they are.
+void apply_stall(reply& result, const request_faults& faults) {
+    if (faults.action_kind() == fault_kind::stall) {
+        const int stall_ms = faults.match.action->delay_ms;
+        result.stall = stall_ms > 0 ? std::chrono::milliseconds(stall_ms) : default_stall;
+    }
+}
+
+// Reads start_date and end_date of a listing URL. Returns false when only one is given or
+// either is not a valid date.
+bool read_listing_window(const boost::urls::url_view& url, std::optional<date_window>& window) {
+    const auto params = url.params();
+    const auto start = params.find("start_date");
+    const auto end = params.find("end_date");
+    if (start == params.end() && end == params.end()) {
+        return true;
+    }
+    if (start == params.end() || end == params.end()) {
+        return false;
+    }
+    window = parse_date_window((*start).value, (*end).value);
+    return window.has_value();
+}
+
 reply handle_listing(server_state& state,
                      const http_request& request,
                      const boost::urls::url_view& url) {
@@ -270,32 +295,51 @@ reply handle_listing(server_state& state,
     ++state.counters.listing;
     const int page = page_from_query(url);
 
+    std::optional<date_window> window;
+    if (!read_listing_window(url, window)) {
+        logger()->info("Listing rejected status=400 city={} reason=date_window", city->slug);
+        reply result;
+        result.response = make_response(request,
+                                        http::status::bad_request,
+                                        "text/html; charset=utf-8",
+                                        render_whoops_page(400));
+        return result;
+    }
+
     std::string token = cookie_value(request, "csrftoken");
     if (!is_valid_csrf_token(token)) {
         token = new_csrf_token(state);
     }
     state.counters.csrf_tokens.insert(token);
 
-    const fault_match fault = match_faults(state, *city, fault_endpoint::listing, page);
+    const request_faults faults =
+        check_faults(state, city, request_identity{fault_endpoint::listing, city->slug, page, {}});
+    const fault_match& fault = faults.match;
     blob_form form = blob_form::normal;
     if (fault.action != nullptr) {
         if (auto replaced = fault_reply(request, *fault.action)) {
-            replaced->delay = fault.delay;
+            replaced->delay = faults.delay();
             return std::move(*replaced);
         }
-        form = fault.action->kind == fault_kind::no_place_id ? blob_form::without_place_id
-                                                             : blob_form::truncated;
+        if (fault.action->kind == fault_kind::no_place_id) {
+            form = blob_form::without_place_id;
+        } else if (fault.action->kind == fault_kind::truncated_server_data) {
+            form = blob_form::truncated;
+        }
     }
+    event_query query = query_for(state, fault);
+    query.window = std::move(window);
 
     ++state.counters.pages_by_city[city->slug].listing;
     reply result;
-    result.delay = fault.delay;
+    result.delay = faults.delay();
     result.response = make_response(request,
                                     http::status::ok,
                                     "text/html; charset=utf-8",
-                                    render_listing_page(*city, page, token, form));
+                                    render_listing_page(*city, page, token, form, query));
     result.response.set(http::field::set_cookie,
                         fmt::format("csrftoken={}; Path=/; SameSite=Lax", token));
+    apply_stall(result, faults);
     return result;
 }
 
@@ -304,7 +348,43 @@ struct search_arguments {
     std::string place_id;
     int page = 1;
     json::object event_search;
+    std::optional<date_window> window;  // from event_search.date_range
 };
+
+bool asks_custom_date(const json::object& event_search) {
+    const json::value* dates = event_search.if_contains("dates");
+    if (dates == nullptr) {
+        return false;
+    }
+    if (dates->is_string()) {
+        return dates->as_string() == "custom_date";
+    }
+    if (dates->is_array()) {
+        for (const json::value& item : dates->as_array()) {
+            if (item.is_string() && item.as_string() == "custom_date") {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+// Reads event_search.date_range; nullopt in `window` when the request has none. Returns
+// false when the range is invalid, or missing although dates is custom_date.
+bool read_search_window(const json::object& event_search, std::optional<date_window>& window) {
+    const json::value* range = event_search.if_contains("date_range");
+    if (range == nullptr) {
+        return !asks_custom_date(event_search);
+    }
+    const json::object* bounds = range->if_object();
+    const json::value* from = bounds ? bounds->if_contains("from") : nullptr;
+    const json::value* to = bounds ? bounds->if_contains("to") : nullptr;
+    if (from == nullptr || to == nullptr || !from->is_string() || !to->is_string()) {
+        return false;
+    }
+    window = parse_date_window(from->as_string(), to->as_string());
+    return window.has_value();
+}
 
 // Validates the body of a search request; on failure returns the 400 response.
 std::variant<search_arguments, http_response> parse_search_body(const http_request& request) {
@@ -367,6 +447,13 @@ std::variant<search_arguments, http_response> parse_search_body(const http_reque
         }
         arguments.page = *page;
     }
+    if (!read_search_window(arguments.event_search, arguments.window)) {
+        return json_error(request,
+                          http::status::bad_request,
+                          "event_search.date_range",
+                          "Must be {\"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"} with from "
+                          "not after to; required when dates is custom_date");
+    }
     return arguments;
 }
 
@@ -408,38 +495,59 @@ reply handle_search(server_state& state, const http_request& request) {
         return result;
     }
 
-    const fault_match fault = match_faults(state, *city, fault_endpoint::search, arguments.page);
-    std::string body = search_response_body(*city, arguments.page, arguments.event_search);
+    const request_faults faults = check_faults(
+        state, city, request_identity{fault_endpoint::search, city->slug, arguments.page, {}});
+    const fault_match& fault = faults.match;
     if (fault.action != nullptr) {
         if (auto replaced = fault_reply(request, *fault.action)) {
-            replaced->delay = fault.delay;
+            replaced->delay = faults.delay();
             return std::move(*replaced);
         }
+    }
+    event_query query = query_for(state, fault);
+    query.window = arguments.window;
+    std::string body = search_response_body(*city, arguments.page, arguments.event_search, query);
+    if (faults.action_kind() == fault_kind::truncated_body) {
         body.resize(body.size() / 2);
     }
     ++state.counters.pages_by_city[city->slug].search;
-    result.delay = fault.delay;
+    result.delay = faults.delay();
     result.response = make_response(request, http::status::ok, "application/json", std::move(body));
+    apply_stall(result, faults);
     return result;
 }
 
-reply handle_static(const http_request& request, std::string_view path) {
+reply handle_static(server_state& state, const http_request& request, std::string_view path) {
+    const request_faults faults = check_faults(
+        state, nullptr, request_identity{fault_endpoint::static_file, {}, 0, std::string(path)});
+    if (faults.match.action != nullptr) {
+        if (auto replaced = fault_reply(request, *faults.match.action)) {
+            replaced->delay = faults.delay();
+            return std::move(*replaced);
+        }
+    }
     reply result;
-    if (path == "/static/css/discover.css") {
-        result.response =
-            make_response(request, http::status::ok, "text/css", "body{font-family:sans-serif}\n");
-    } else if (path == "/static/images/logo.png") {
-        // The 8-byte PNG signature only: enough for a request to complete.
-        result.response = make_response(
-            request, http::status::ok, "image/png", std::string("\x89PNG\r\n\x1a\n", 8));
-    } else if (path == "/static/fonts/benton-sans.woff2") {
-        result.response = make_response(request, http::status::ok, "font/woff2", "wOF2");
-    } else {
+    result.delay = faults.delay();
+    const static_file* file = find_static_file(state.assets, path);
+    if (file == nullptr) {
         result.response = make_response(request,
                                         http::status::not_found,
                                         "text/html; charset=utf-8",
                                         render_not_found_page(path));
+        return result;
     }
+    const auto match = request.find(http::field::if_none_match);
+    if (match != request.end() && match->value() == file->etag) {
+        result.response =
+            make_response(request, http::status::not_modified, file->content_type, {});
+        result.response.content_length(boost::none);
+    } else {
+        result.response = make_response(request, http::status::ok, file->content_type, file->body);
+    }
+    result.response.set(http::field::cache_control, static_cache_control);
+    result.response.set(http::field::etag, file->etag);
+    result.response.set(http::field::access_control_allow_origin, "*");
+    apply_stall(result, faults);
     return result;
 }
 
@@ -464,6 +572,12 @@ std::string stats_body(const server_state& state) {
     body["in_flight"] = counters.in_flight;
     body["max_in_flight"] = counters.max_in_flight;
     body["csrf_sessions"] = counters.csrf_tokens.size();
+    json::object faults;
+    for (const fault_kind kind : all_fault_kinds()) {
+        const auto found = state.faults_by_kind.find(kind);
+        faults[to_string(kind)] = found == state.faults_by_kind.end() ? 0 : found->second;
+    }
+    body["faults"] = std::move(faults);
     return json::serialize(body);
 }
 
@@ -478,6 +592,8 @@ reply handle_control(server_state& state, const http_request& request, std::stri
         state.counters.in_flight = in_flight;
         state.counters.max_in_flight = in_flight;
         state.fault_fired.clear();
+        state.faults_by_kind.clear();
+        state.attempts.clear();
         logger()->info("Counters reset");
         result.response =
             make_response(request, http::status::ok, "application/json", stats_body(state));
@@ -520,7 +636,7 @@ reply handle_request(server_state& state, const http_request& request) {
             return handle_search(state, request);
         case endpoint_kind::static_file:
             ++state.counters.static_files;
-            return handle_static(request, path);
+            return handle_static(state, request, path);
         case endpoint_kind::other:
             break;
     }

@@ -3,6 +3,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
+#include <optional>
 
 #include "replay/detail/server_state.hpp"
 
@@ -15,7 +16,11 @@ using http_response = boost::beast::http::response<boost::beast::http::string_bo
 struct reply {
     http_response response;
     bool drop_connection = false;        // close the socket without writing the response
+    bool reset_connection = false;       // reset the connection without writing the response
     std::chrono::milliseconds delay{0};  // wait before writing, on top of options.delay
+    // Write the header and half the body, then wait this long (or until the client closes)
+    // and close the connection.
+    std::optional<std::chrono::milliseconds> stall;
 };
 
 // True for the /__replay/ control endpoints, which are neither delayed nor counted.

@@ -11,6 +11,8 @@
 #include <string>
 
 #include "replay/corpus.hpp"
+#include "replay/detail/static_assets.hpp"
+#include "replay/faults.hpp"
 #include "replay/server.hpp"
 
 namespace eventcrawl::replay::detail {
@@ -42,15 +44,28 @@ struct connection_entry {
 // Everything the server's coroutines share. Only touched on the io_context's thread.
 struct server_state {
     server_state(boost::asio::io_context& io, corpus data, server_options settings)
-        : io(io), acceptor(io), corpus(std::move(data)), options(std::move(settings)) {}
+        : io(io),
+          acceptor(io),
+          corpus(std::move(data)),
+          options(std::move(settings)),
+          fault_seed(options.fault_seed.value_or(std::random_device{}())),
+          assets(build_static_assets()) {}
 
     boost::asio::io_context& io;
     boost::asio::ip::tcp::acceptor acceptor;
     replay::corpus corpus;
     server_options options;
     server_counters counters;
-    // How often each fault rule fired: key is (city slug, rule index).
+    // How often each fault rule fired: key is (rule source, rule index). The source is the
+    // city slug for faults.yaml rules and "--fault:" plus the city slug for --fault rules.
     std::map<std::pair<std::string, std::size_t>, int> fault_fired;
+    // Faults fired by kind, for /__replay/stats.
+    std::map<fault_kind, std::uint64_t> faults_by_kind;
+    // Attempts of each request, keyed by request_identity::key().
+    std::map<std::string, std::uint64_t> attempts;
+    // Seed of the fault and jitter draws: options.fault_seed, or a random one.
+    std::uint64_t fault_seed;
+    static_assets assets;
     std::map<std::uint64_t, connection_entry> connections;
     std::uint64_t next_connection_id = 0;
     bool stopping = false;

@@ -183,7 +183,8 @@ TEST_SUITE("replay") {
         CHECK(response[http::field::content_type] == "application/json");
         const json::value body = json::parse(response.body());
         CHECK(ids_of(body.at("events").at("results")) == corpus_ids(new_york, 2));
-        CHECK(body.at("events").at("results").as_array().size() == 13);  // 33 New York events, 20 on page 1
+        CHECK(body.at("events").at("results").as_array().size() ==
+              13);  // 33 New York events, 20 on page 1
         CHECK(body.at("events").at("pagination").at("page_number").as_int64() == 2);
         CHECK(body.at("events").at("pagination").at("continuation").is_null());
         CHECK(body.at("event_search").at("page").as_int64() == 2);
