@@ -8,11 +8,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -137,6 +140,52 @@ void validate_base_url(const std::string& base_url) {
     }
 }
 
+// Fails unless something accepts a TCP connection at an explicit --base-url, so that a typo
+// in the port ends the command before a run is recorded. The live default is not probed.
+void probe_base_url(const std::string& base_url) {
+    if (base_url.empty()) {
+        return;
+    }
+    boost::system::result<boost::urls::url_view> parsed = boost::urls::parse_uri(base_url);
+    if (!parsed || parsed->host().empty()) {
+        throw std::invalid_argument("invalid --base-url '" + base_url +
+                                    "': expected http://host[:port] or https://host[:port]");
+    }
+    const std::string host = parsed->host();
+    std::string port = parsed->port();
+    if (port.empty()) {
+        port = parsed->scheme() == "https" ? "443" : "80";
+    }
+    asio::io_context io;
+    boost::beast::tcp_stream stream(io);
+    asio::ip::tcp::resolver resolver(io);
+    boost::system::error_code failure;
+    resolver.async_resolve(
+        host,
+        port,
+        [&](boost::system::error_code error, asio::ip::tcp::resolver::results_type results) {
+            if (error) {
+                failure = error;
+                return;
+            }
+            stream.expires_after(std::chrono::seconds(5));
+            stream.async_connect(results, [&](boost::system::error_code connect_error, auto) {
+                failure = connect_error;
+            });
+        });
+    io.run_for(std::chrono::seconds(10));
+    if (!io.stopped()) {
+        failure = asio::error::timed_out;
+    }
+    if (failure) {
+        throw std::invalid_argument(
+            fmt::format("nothing answers at --base-url '{}' ({}); start the site there or pass "
+                        "the address it listens on",
+                        base_url,
+                        failure.message()));
+    }
+}
+
 asio::awaitable<void> show_progress(const crawl_run& run,
                                     std::size_t city_count,
                                     const capture_counters& counters,
@@ -202,11 +251,13 @@ void write_summary_json(const std::string& path,
         city["pages"] = line.pages_captured;
         city["events"] = line.events;
         city["errors"] = line.problems.size();
+        add_kind_counts(city, line);
         if (!line.problems.empty()) {
             city["last_error"] = line.problems.back().message;
         }
         cities.push_back(std::move(city));
     }
+    add_kind_counts(root, lines);
     root["cities"] = std::move(cities);
     std::ofstream out(path, std::ios::trunc);
     out << json::serialize(root) << '\n';
@@ -231,6 +282,8 @@ std::string options_to_json(const crawl_options& options) {
     object["base_url"] = options.base_url;
     object["mode"] = options.mode;
     object["max_pages"] = options.max_pages;
+    object["split_horizon_days"] = options.split_horizon_days;
+    object["rate_per_host"] = options.rate_per_host;
     object["page_timeout_s"] = options.page_timeout.count();
     return json::serialize(object);
 }
@@ -265,6 +318,14 @@ crawl_options options_from_json(const std::string& text, crawl_options base) {
         pages != nullptr && pages->is_int64()) {
         base.max_pages = static_cast<int>(pages->get_int64());
     }
+    if (const auto* horizon = object.if_contains("split_horizon_days");
+        horizon != nullptr && horizon->is_int64()) {
+        base.split_horizon_days = static_cast<int>(horizon->get_int64());
+    }
+    if (const auto* rate = object.if_contains("rate_per_host");
+        rate != nullptr && rate->is_number()) {
+        base.rate_per_host = rate->to_number<double>();
+    }
     if (const auto* timeout = object.if_contains("page_timeout_s");
         timeout != nullptr && timeout->is_int64()) {
         base.page_timeout = std::chrono::seconds(timeout->get_int64());
@@ -279,8 +340,18 @@ int run_crawl(const crawl_options& requested) {
     std::vector<crawl_target> targets;
     std::vector<city_line> earlier_lines;
     std::unique_ptr<db::store> store;
+    // Held until run_crawl returns, so that no other eventcrawl process crawls or resumes this
+    // run meanwhile.
+    std::unique_ptr<db::run_claim> claim;
     std::int64_t run_id = 0;
     try {
+        // A new run checks its whole input before it opens the store, so that a bad city list
+        // or base URL writes nothing. A resumed run reads its options from the store first.
+        if (options.resume_run_id == 0) {
+            validate_base_url(options.base_url);
+            targets = select_targets(options, {});
+            probe_base_url(options.base_url);
+        }
         store = db::open_store(options.db_dsn);
         std::set<std::string> done;
         if (options.resume_run_id != 0) {
@@ -291,6 +362,7 @@ int run_crawl(const crawl_options& requested) {
                                 options.resume_run_id,
                                 db::mask_dsn(options.db_dsn)));
             }
+            claim = store->claim_run(run->id);
             if (run->status == "ok") {
                 fmt::print("run {} already finished ok; nothing to resume\n", run->id);
                 return exit_ok;
@@ -306,11 +378,12 @@ int run_crawl(const crawl_options& requested) {
                       run->id,
                       run->status,
                       done.size());
+            validate_base_url(options.base_url);
+            targets = select_targets(options, done);
+            probe_base_url(options.base_url);
         }
-        validate_base_url(options.base_url);
-        targets = select_targets(options, done);
     } catch (const std::exception& error) {
-        log->error("crawl cannot start: {}", error.what());
+        log->debug("crawl cannot start: {}", error.what());
         fmt::print(stderr, "error: {}\n", error.what());
         return exit_could_not_start;
     }
@@ -328,6 +401,7 @@ int run_crawl(const crawl_options& requested) {
         start.command = options.command_line;
         start.options_json = options_to_json(options);
         run_id = store->begin_run(start);
+        claim = store->claim_run(run_id);
     }
     log->info("run started run_id={} cities={}", run_id, targets.size());
     const auto started = steady::now();
@@ -447,10 +521,14 @@ int run_crawl(const crawl_options& requested) {
         summary.errors += static_cast<std::int64_t>(line.problems.size());
     }
     const bool all_failed = summary.cities_ok == 0 && summary.cities_failed > 0;
-    if (failure || !database_failure.empty() || all_failed) {
+    // A stop request wins over the failures it caused: the run is resumable either way, and
+    // "interrupted" says why it ended.
+    if (failure || !database_failure.empty()) {
         summary.status = "failed";
     } else if (run.interrupted()) {
         summary.status = "interrupted";
+    } else if (all_failed) {
+        summary.status = "failed";
     } else {
         summary.status = summary.cities_failed > 0 ? "partial" : "ok";
     }

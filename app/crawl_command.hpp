@@ -21,7 +21,9 @@ struct crawl_options {
     std::vector<std::string> browser_urls;
     std::string chromium_path = "/usr/lib/chromium/chromium";
     int pages_per_browser = 200;
-    int max_pages = 0;  // 0: no limit
+    int max_pages = 0;             // 0: no limit
+    double rate_per_host = 0.0;    // page requests per second to one host; 0: unlimited
+    int split_horizon_days = 365;  // days a capped listing is split over; 0: no splitting
     std::size_t queue_capacity = 16;
     std::size_t batch_rows = 500;
     std::chrono::milliseconds batch_max_age{1000};

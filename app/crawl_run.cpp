@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -39,6 +40,9 @@ asio::awaitable<void> crawl_run::run(run_sink& sink) {
     pool_options.chromium_path = options_.chromium_path;
     pool_options.pages_per_browser = options_.pages_per_browser;
     pool_ = co_await crawler::browser_pool::start(executor, pool_options);
+    crawler::rate_limiter_options rate_options;
+    rate_options.requests_per_second = options_.rate_per_host;
+    limiter_ = std::make_shared<crawler::rate_limiter>(rate_options);
 
     const int workers = options_.mode == "sync" ? 1
                                                 : std::min<int>(options_.concurrency,
@@ -116,6 +120,8 @@ asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& 
     task_options.max_pages = options_.max_pages;
     task_options.page_timeout = options_.page_timeout;
     task_options.first_page = target.first_page;
+    task_options.split_horizon_days = options_.split_horizon_days;
+    task_options.limiter = limiter_;
 
     city_line line;
     line.slug = target.slug;
@@ -126,15 +132,26 @@ asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& 
         line.status = stop_requested_ && report.status != "ok" ? "interrupted" : report.status;
         line.pages_captured = report.pages_captured;
         line.retries = report.retries;
+        if (report.split) {
+            line.date_windows =
+                static_cast<int>(std::count_if(report.windows.begin(),
+                                               report.windows.end(),
+                                               [](const crawler::listing_window& window) {
+                                                   return !window.query.empty() && !window.split;
+                                               }));
+        }
         for (const auto& failure : report.failures) {
             page_problem problem;
             problem.page = failure.page;
             problem.phase = failure.phase;
             problem.http_status = failure.http_status;
             problem.message = failure.message;
+            if (failure.http_status == 0 && !failure.network_error.empty()) {
+                problem.kind = std::string(failure_kind_names::network);
+            }
             // A stop request cancels the CDP wait in flight, which the crawler reports as a
-            // timeout; the report names the real cause.
-            if (stop_requested_ && failure.phase == "timeout") {
+            // timeout or a failed connect; the report names the real cause.
+            if (stop_requested_ && (failure.phase == "timeout" || failure.phase == "connect")) {
                 problem.phase = "interrupted";
                 problem.message = "stopped on request: " + failure.message;
             }

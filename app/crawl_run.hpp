@@ -13,6 +13,7 @@
 #include "app/crawl_report.hpp"
 #include "crawler/browser_pool.hpp"
 #include "crawler/page_sink.hpp"
+#include "crawler/rate_limiter.hpp"
 
 namespace eventcrawl::app {
 
@@ -59,6 +60,7 @@ private:
     std::vector<city_line> lines_;
     std::list<boost::asio::cancellation_signal> cancel_signals_;
     std::unique_ptr<crawler::browser_pool> pool_;
+    std::shared_ptr<crawler::rate_limiter> limiter_;  // shared by every city of the run
     int active_workers_ = 0;
     bool stop_requested_ = false;
     bool interrupted_ = false;

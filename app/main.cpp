@@ -93,6 +93,18 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0, std::numeric_limits<int>::max()))
         ->capture_default_str();
     crawl_cmd
+        ->add_option("--rate-per-host",
+                     crawl.rate_per_host,
+                     "Page requests per second to one host, shared by all cities (0 = unlimited)")
+        ->check(CLI::Range(0.0, 1000.0))
+        ->capture_default_str();
+    crawl_cmd
+        ->add_option("--split-horizon-days",
+                     crawl.split_horizon_days,
+                     "Days from today that a capped listing is split over by date (0 = no split)")
+        ->check(CLI::Range(0, 3660))
+        ->capture_default_str();
+    crawl_cmd
         ->add_option("--queue-capacity",
                      crawl.queue_capacity,
                      "Raw pages buffered between crawler and transform")

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -23,6 +24,7 @@ db::archived_page to_archived(const pipeline::raw_page& page) {
     db::archived_page archived;
     archived.city_slug = page.city_slug;
     archived.page_number = page.page_number;
+    archived.query = page.query;
     archived.url = page.url;
     archived.http_status = page.http_status;
     archived.content_type = page.content_type;
@@ -33,6 +35,20 @@ db::archived_page to_archived(const pipeline::raw_page& page) {
 }
 
 }  // namespace
+
+pipeline::raw_page from_archived(const db::archived_page& archived) {
+    pipeline::raw_page page;
+    page.city_slug = archived.city_slug;
+    page.page_number = archived.page_number;
+    page.query = archived.query;
+    page.url = archived.url;
+    page.http_status = archived.http_status;
+    page.content_type = archived.content_type;
+    page.source =
+        pipeline::parse_page_source(archived.source).value_or(pipeline::page_source::file);
+    page.body = archived.body;
+    return page;
+}
 
 city_line merge_city(const city_line& crawled, const city_tally* tally) {
     city_line merged = crawled;
@@ -84,6 +100,7 @@ void page_processor::process(const pipeline::raw_page& page) {
         problem.phase = "transform";
         problem.http_status = page.http_status;
         problem.message = error.what();
+        problem.kind = std::string(failure_kind(error.failure()));
         tally.problems.push_back(std::move(problem));
         return;
     }
@@ -123,20 +140,22 @@ void page_processor::finish_city(const city_line& crawled) {
 
 int page_processor::restore_city(const std::string& city_slug,
                                  const std::vector<db::archived_page>& pages) {
+    // A city split into date windows numbers its pages per window, so no single page to
+    // continue from exists: it is crawled again from the start, and its archived pages are
+    // replaced as they are captured again.
+    const bool split_into_windows =
+        std::any_of(pages.begin(), pages.end(), [&](const db::archived_page& archived) {
+            return archived.city_slug == city_slug && !archived.query.empty();
+        });
+    if (split_into_windows) {
+        return 0;
+    }
     int last_page = 0;
     for (const auto& archived : pages) {
         if (archived.city_slug != city_slug) {
             continue;
         }
-        pipeline::raw_page page;
-        page.city_slug = archived.city_slug;
-        page.page_number = archived.page_number;
-        page.url = archived.url;
-        page.http_status = archived.http_status;
-        page.content_type = archived.content_type;
-        page.source =
-            pipeline::parse_page_source(archived.source).value_or(pipeline::page_source::file);
-        page.body = archived.body;
+        const pipeline::raw_page page = from_archived(archived);
         auto& tally = tallies_[city_slug];
         try {
             const auto output = pipeline::transform_page(page);
@@ -152,6 +171,7 @@ int page_processor::restore_city(const std::string& city_slug,
             problem.phase = "transform";
             problem.http_status = page.http_status;
             problem.message = error.what();
+            problem.kind = std::string(failure_kind(error.failure()));
             tally.problems.push_back(std::move(problem));
         }
         last_page = std::max(last_page, archived.page_number);

@@ -82,6 +82,9 @@ private:
 // Merges the crawler's view of a city with what the transform stage saw of it.
 city_line merge_city(const city_line& crawled, const city_tally* tally);
 
+// A page read back from a run's archive, as the crawler delivered it (without capture time).
+pipeline::raw_page from_archived(const db::archived_page& archived);
+
 // Converts a report line into the database's city result.
 db::city_result to_city_result(const city_line& line);
 

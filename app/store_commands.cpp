@@ -310,15 +310,7 @@ int run_retransform(const std::string& db_dsn, std::int64_t run_id) {
     std::int64_t events = 0;
     int failed = 0;
     for (const auto& archived : pages) {
-        pipeline::raw_page page;
-        page.city_slug = archived.city_slug;
-        page.page_number = archived.page_number;
-        page.url = archived.url;
-        page.http_status = archived.http_status;
-        page.content_type = archived.content_type;
-        page.source =
-            pipeline::parse_page_source(archived.source).value_or(pipeline::page_source::file);
-        page.body = archived.body;
+        const pipeline::raw_page page = from_archived(archived);
         try {
             const auto output = pipeline::transform_page(page);
             // The page's capture time stays its last_seen_at, so re-transforming changes no

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
@@ -149,6 +150,47 @@ std::string read_devtools_url(const fs::path& profile_dir) {
     return fmt::format("ws://127.0.0.1:{}{}", port, path);
 }
 
+// The last `max_lines` lines of Chromium's output (at most 4 KiB), indented for an error
+// message, or a note that it printed nothing. Read before the temp dir that contains it is removed.
+std::string output_tail(const fs::path& log_path, std::size_t max_lines = 15) {
+    constexpr std::streamoff max_bytes = 4096;
+    std::ifstream file(log_path, std::ios::binary);
+    file.seekg(0, std::ios::end);
+    const std::streamoff size = file ? static_cast<std::streamoff>(file.tellg()) : 0;
+    if (size <= 0) {
+        return "Chromium printed nothing";
+    }
+    const auto start = std::max<std::streamoff>(0, size - max_bytes);
+    file.seekg(start);
+    std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+
+    std::vector<std::string> lines;
+    std::size_t begin = 0;
+    while (begin < text.size()) {
+        auto end = text.find('\n', begin);
+        if (end == std::string::npos) {
+            end = text.size();
+        }
+        if (end > begin) {
+            lines.push_back(text.substr(begin, end - begin));
+        }
+        begin = end + 1;
+    }
+    // A cut at max_bytes leaves a partial first line.
+    if (start > 0 && !lines.empty()) {
+        lines.erase(lines.begin());
+    }
+
+    if (lines.size() > max_lines) {
+        lines.erase(lines.begin(), lines.end() - static_cast<std::ptrdiff_t>(max_lines));
+    }
+    std::string tail = fmt::format("last {} lines of Chromium's output:", lines.size());
+    for (const auto& line : lines) {
+        tail += "\n    " + line;
+    }
+    return tail;
+}
+
 }  // namespace
 
 std::string describe_wait_status(int status) {
@@ -228,19 +270,18 @@ asio::awaitable<std::unique_ptr<browser_process>> browser_process::launch(
         }
         if (browser->has_exited()) {
             throw std::runtime_error(
-                fmt::format("Chromium {} exited with {} before opening its DevTools port; see {}",
+                fmt::format("Chromium {} exited with {} before opening its DevTools port; {}",
                             options.chromium_path,
                             describe_wait_status(browser->exit_status_),
-                            log_path));
+                            output_tail(log_path)));
         }
         if (std::chrono::steady_clock::now() >= deadline) {
             throw std::runtime_error(fmt::format(
-                "Chromium {} did not write {}/DevToolsActivePort within {} ms; raise the launch "
-                "timeout or see {}",
+                "Chromium {} did not write DevToolsActivePort within {} ms; raise the launch "
+                "timeout; {}",
                 options.chromium_path,
-                profile_dir.string(),
                 options.launch_timeout.count(),
-                log_path));
+                output_tail(log_path)));
         }
         timer.expires_after(poll_interval);
         co_await timer.async_wait(asio::use_awaitable);

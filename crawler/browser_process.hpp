@@ -32,7 +32,8 @@ class browser_process {
 public:
     // Spawns Chromium and waits (bounded by launch_timeout) for <profile>/DevToolsActivePort.
     // Throws std::runtime_error naming the path when the binary is missing, when the browser
-    // exits first (with its exit status), or when the deadline passes.
+    // exits first (with its exit status), or when the deadline passes. The last two messages
+    // quote the last lines of Chromium's output, because its log is deleted with the temp dir.
     static boost::asio::awaitable<std::unique_ptr<browser_process>> launch(
         boost::asio::any_io_executor executor, browser_launch_options options);
 

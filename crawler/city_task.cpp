@@ -12,6 +12,7 @@
 
 #include "crawler/detail/logger.hpp"
 #include "crawler/detail/page_tracker.hpp"
+#include "crawler/rate_limiter.hpp"
 #include "pipeline/transform.hpp"
 
 namespace eventcrawl::crawler {
@@ -98,13 +99,64 @@ std::optional<int> requested_page(const std::string& post_data) {
     return std::nullopt;
 }
 
-enum class crawl_outcome { finished, stopped, browser_lost };
+enum class crawl_outcome { finished, stopped, browser_lost, tab_crashed };
+
+// "2026-12-04" for a calendar day.
+std::string format_date(std::chrono::sys_days day) {
+    const std::chrono::year_month_day date(day);
+    return fmt::format("{:04}-{:02}-{:02}",
+                       static_cast<int>(date.year()),
+                       static_cast<unsigned>(date.month()),
+                       static_cast<unsigned>(date.day()));
+}
+
+// A date window of a city's listing, both days included (the listing's end_date is inclusive).
+struct date_window {
+    std::chrono::sys_days first;
+    std::chrono::sys_days last;
+    std::int64_t parent_object_count = -1;  // object_count of the capped query it came from
+
+    int days() const { return static_cast<int>((last - first).count()) + 1; }
+
+    std::string query() const {
+        return fmt::format("start_date={}&end_date={}", format_date(first), format_date(last));
+    }
+};
+
+// True when an event of `page` starts (local date) outside `window`, which shows that the site
+// ignored the window's start_date and end_date. A body the transform rejects counts as inside.
+bool lists_events_outside(const pipeline::raw_page& page, const date_window& window) {
+    const auto first = format_date(window.first);
+    const auto last = format_date(window.last);
+    try {
+        for (const auto& event : pipeline::transform_page(page).events) {
+            if (!event.start_local || event.start_local->size() < 10) {
+                continue;
+            }
+            const auto day = event.start_local->substr(0, 10);
+            if (day < first || day > last) {
+                return true;
+            }
+        }
+    } catch (const pipeline::transform_error&) {
+        return false;
+    }
+    return false;
+}
+
+bool is_capped(const pipeline::page_facts& facts) {
+    return facts.object_count && facts.page_count && facts.page_size &&
+           *facts.object_count > static_cast<std::int64_t>(*facts.page_count) *
+                                     static_cast<std::int64_t>(*facts.page_size);
+}
 
 struct page_capture {
     bool captured = false;
     bool no_next_button = false;
     bool next_button_disabled = false;
     bool browser_lost = false;  // the browser, its WebSocket or the page target is gone
+    bool tab_crashed = false;   // only the page target crashed; the browser may still be alive
+    bool interrupted = false;   // a stop request cancelled the wait for the rate limiter
     bool retry_allowed = true;  // false after a CDP failure other than a timeout
     pipeline::raw_page page;
     pipeline::page_facts facts;
@@ -119,18 +171,29 @@ public:
           city_(std::move(city)),
           options_(options),
           sink_(sink),
+          host_(origin_host(city_.origin)),
           next_page_(std::max(1, options.first_page)) {}
 
     asio::awaitable<city_report> run();
 
 private:
     asio::awaitable<crawl_outcome> crawl_in_new_target();
+    asio::awaitable<crawl_outcome> crawl_target();
     asio::awaitable<crawl_outcome> crawl_pages();
+    asio::awaitable<crawl_outcome> crawl_query_pages();
+    bool finish_first_page(int page, const pipeline::page_facts& facts, bool filter_ignored);
+    void start_next_window();
+    void record_capped(int page, std::int64_t object_count, std::string reason);
+    std::string current_query() const;
+    asio::awaitable<bool> stop_requested();
     asio::awaitable<page_capture> capture_page(int page, bool first_attempt);
     asio::awaitable<bool> wait_before_retry(milliseconds delay);
     std::optional<milliseconds> retry_delay(const page_capture& capture) const;
+    void report_rate_outcome(const page_capture& capture);
+    asio::awaitable<void> open_context();
     asio::awaitable<void> open_target();
     asio::awaitable<void> close_target();
+    asio::awaitable<void> close_page_target(std::shared_ptr<cdp_connection> connection);
     asio::awaitable<void> enable_blocking();
     asio::awaitable<page_capture> capture_navigation(int page, steady_clock::time_point deadline);
     asio::awaitable<page_capture> capture_next_click(int page, steady_clock::time_point deadline);
@@ -154,6 +217,14 @@ private:
     page_sink& sink_;
     city_report report_;
 
+    std::string host_;  // rate limiter key: host[:port] of city_.origin
+
+    // The query being crawled: the whole listing, or a date window after a capped first page.
+    std::optional<date_window> window_;
+    std::vector<date_window> pending_windows_;  // last element is crawled next
+    bool first_page_seen_ = false;              // the current query's cap check is done
+    std::size_t window_report_ = 0;             // index of the current query in report_.windows
+
     browser_lease lease_;
     std::shared_ptr<cdp_connection> connection_;
     std::string context_id_;
@@ -175,6 +246,15 @@ asio::awaitable<city_report> city_crawl::run() {
     report_.started = std::chrono::system_clock::now();
     const auto started = steady_clock::now();
     city_deadline_ = started + options_.city_budget;
+    report_.windows.emplace_back();
+
+    // A stop request that came before this city started leaves it untouched.
+    if (co_await stop_requested()) {
+        report_.status = "interrupted";
+        report_.finished = std::chrono::system_clock::now();
+        detail::logger()->info("city not started city={} reason=\"stop requested\"", city_.slug);
+        co_return std::move(report_);
+    }
     detail::logger()->info("city starting city={} origin={}", city_.slug, city_.origin);
 
     auto outcome = crawl_outcome::stopped;
@@ -183,8 +263,16 @@ asio::awaitable<city_report> city_crawl::run() {
         if (outcome != crawl_outcome::browser_lost || retries_left <= 0) {
             break;
         }
-        detail::logger()->info(
-            "city retrying on another browser city={} page={}", city_.slug, next_page_);
+        if (co_await stop_requested()) {
+            detail::logger()->info("city not retried city={} page={} reason=\"stop requested\"",
+                                   city_.slug,
+                                   next_page_);
+            break;
+        }
+        detail::logger()->info("city retrying on another browser city={} query=\"{}\" page={}",
+                               city_.slug,
+                               current_query(),
+                               next_page_);
         reload_next_ = true;
     }
 
@@ -198,13 +286,23 @@ asio::awaitable<city_report> city_crawl::run() {
     } else {
         report_.status = outcome == crawl_outcome::finished ? "ok" : "failed";
     }
+    const bool capped_left =
+        std::any_of(report_.failures.begin(), report_.failures.end(), [](const auto& failure) {
+            return failure.phase == "capped";
+        });
+    if (report_.status == "ok" && capped_left) {
+        report_.status = "partial";
+    }
     report_.finished = std::chrono::system_clock::now();
     report_.elapsed = std::chrono::duration_cast<milliseconds>(steady_clock::now() - started);
     detail::logger()->info(
-        "city stopped city={} status={} pages={} retries={} failures={} elapsed_ms={}",
+        "city stopped city={} status={} pages={} windows={} split={} retries={} failures={} "
+        "elapsed_ms={}",
         city_.slug,
         report_.status,
         report_.pages_captured,
+        report_.windows.size(),
+        report_.split,
         report_.retries,
         report_.failures.size(),
         report_.elapsed.count());
@@ -215,6 +313,7 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_in_new_target() {
     try {
         lease_ = co_await pool_.lease();
         connection_ = lease_.shared_connection();
+        ++report_.browser_leases;
     } catch (const std::exception& error) {
         page_failure failure;
         failure.page = next_page_;
@@ -228,8 +327,8 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_in_new_target() {
     std::exception_ptr unexpected;
     try {
         phase_ = "connect";
-        co_await open_target();
-        outcome = co_await crawl_pages();
+        co_await open_context();
+        outcome = co_await crawl_target();
     } catch (const cdp_error& error) {
         page_failure failure;
         failure.page = next_page_;
@@ -250,7 +349,170 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_in_new_target() {
     co_return outcome;
 }
 
+// Opens a page target in the leased browser's context and crawls. After a tab crash it opens a
+// new target in the same context (up to options_.tab_retries times per lease) and continues at
+// the first page not captured; past that limit the city leases another browser.
+asio::awaitable<crawl_outcome> city_crawl::crawl_target() {
+    for (int retries_left = options_.tab_retries;; --retries_left) {
+        co_await open_target();
+        const auto outcome = co_await crawl_pages();
+        if (outcome != crawl_outcome::tab_crashed) {
+            co_return outcome;
+        }
+        if (retries_left <= 0) {
+            co_return crawl_outcome::browser_lost;
+        }
+        if (co_await stop_requested()) {
+            co_return crawl_outcome::stopped;
+        }
+
+        report_.static_requests_loaded += tracker_.static_loaded();
+        report_.static_requests_blocked += tracker_.static_failed();
+        auto connection = connection_;
+        co_await close_page_target(std::move(connection));
+        ++report_.tabs_replaced;
+        reload_next_ = true;
+        detail::logger()->info("tab replaced city={} query=\"{}\" page={} tabs_replaced={}",
+                               city_.slug,
+                               current_query(),
+                               next_page_,
+                               report_.tabs_replaced);
+    }
+}
+
+// Crawls the current query to its end, then each date window that a capped query left.
 asio::awaitable<crawl_outcome> city_crawl::crawl_pages() {
+    for (;;) {
+        const auto outcome = co_await crawl_query_pages();
+        if (outcome != crawl_outcome::finished || pending_windows_.empty()) {
+            co_return outcome;
+        }
+        if (co_await stop_requested()) {
+            co_return crawl_outcome::stopped;
+        }
+        start_next_window();
+    }
+}
+
+void city_crawl::start_next_window() {
+    window_ = pending_windows_.back();
+    pending_windows_.pop_back();
+    next_page_ = 1;
+    reload_next_ = true;
+    first_page_seen_ = false;
+    listing_window window_report;
+    window_report.query = window_->query();
+    report_.windows.push_back(std::move(window_report));
+    window_report_ = report_.windows.size() - 1;
+}
+
+std::string city_crawl::current_query() const {
+    return window_ ? window_->query() : std::string();
+}
+
+asio::awaitable<bool> city_crawl::stop_requested() {
+    const auto state = co_await asio::this_coro::cancellation_state;
+    co_return state.cancelled() != asio::cancellation_type::none;
+}
+
+// Checks the first page captured for the current query for a result cap and splits the query
+// by date when it is capped. Returns true when the query's later pages are left to its windows.
+bool city_crawl::finish_first_page(int page,
+                                   const pipeline::page_facts& facts,
+                                   bool filter_ignored) {
+    first_page_seen_ = true;
+    auto& window_report = report_.windows[window_report_];
+    const auto object_count = facts.object_count.value_or(-1);
+    window_report.object_count = object_count;
+    window_report.capped = is_capped(facts);
+    if (!window_report.capped) {
+        return false;
+    }
+    if (options_.split_horizon_days <= 0) {
+        detail::logger()->warn(
+            "listing capped, splitting turned off city={} object_count={} reachable={}",
+            city_.slug,
+            object_count,
+            *facts.page_count * *facts.page_size);
+        return false;
+    }
+
+    if (!window_) {
+        const auto first = options_.run_date.value_or(
+            std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()));
+        date_window horizon;
+        horizon.first = first;
+        horizon.last = first + std::chrono::days(options_.split_horizon_days - 1);
+        horizon.parent_object_count = object_count;
+        pending_windows_.push_back(horizon);
+        report_.split = true;
+        window_report.split = true;
+        detail::logger()->info(
+            "listing capped, splitting by date city={} object_count={} reachable={} query=\"{}\"",
+            city_.slug,
+            object_count,
+            *facts.page_count * *facts.page_size,
+            horizon.query());
+        return true;
+    }
+    if (filter_ignored) {
+        record_capped(page,
+                      object_count,
+                      "the site ignored start_date and end_date (the page lists events outside "
+                      "the window), so narrower windows would not help");
+        return false;
+    }
+    if (window_->days() <= 1) {
+        record_capped(page, object_count, "a one-day window cannot be split further");
+        return false;
+    }
+    if (static_cast<int>(report_.windows.size() + pending_windows_.size()) + 2 >
+        options_.max_windows) {
+        record_capped(
+            page,
+            object_count,
+            fmt::format("the city reached max_windows ({}) date windows", options_.max_windows));
+        return false;
+    }
+
+    const int half = window_->days() / 2;
+    date_window earlier;
+    earlier.first = window_->first;
+    earlier.last = window_->first + std::chrono::days(half - 1);
+    earlier.parent_object_count = object_count;
+    date_window later;
+    later.first = window_->first + std::chrono::days(half);
+    later.last = window_->last;
+    later.parent_object_count = object_count;
+    pending_windows_.push_back(later);
+    pending_windows_.push_back(earlier);
+    window_report.split = true;
+    detail::logger()->debug(
+        "window split city={} query=\"{}\" object_count={} halves=\"{}\",\"{}\"",
+        city_.slug,
+        window_->query(),
+        object_count,
+        earlier.query(),
+        later.query());
+    return true;
+}
+
+void city_crawl::record_capped(int page, std::int64_t object_count, std::string reason) {
+    page_failure failure;
+    failure.page = page;
+    failure.phase = "capped";
+    failure.message = fmt::format(
+        "listing of {} with query \"{}\" states object_count {} but its pages stop earlier, and "
+        "{}; events of this window past the last page were not captured",
+        city_.slug,
+        current_query(),
+        object_count,
+        reason);
+    record_failure(std::move(failure), "result cap");
+}
+
+// Crawls the pages of the current query from next_page_ until its last page.
+asio::awaitable<crawl_outcome> city_crawl::crawl_query_pages() {
     for (;;) {
         const int page = next_page_;
         const auto page_started = steady_clock::now();
@@ -262,6 +524,14 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_pages() {
             }
             capture.failure.page = page;
             capture.failure.attempts = attempt;
+            if (capture.interrupted) {
+                record_failure(std::move(capture.failure), "stop requested");
+                co_return crawl_outcome::stopped;
+            }
+            if (capture.tab_crashed) {
+                record_failure(std::move(capture.failure), "tab crashed");
+                co_return crawl_outcome::tab_crashed;
+            }
             if (capture.browser_lost) {
                 record_failure(std::move(capture.failure), "browser lost");
                 co_return crawl_outcome::browser_lost;
@@ -309,12 +579,16 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_pages() {
         }
 
         reload_next_ = false;
+        const bool check_cap = !first_page_seen_;
+        const bool filter_ignored = check_cap && window_ && is_capped(capture.facts) &&
+                                    lists_events_outside(capture.page, *window_);
         const auto source = capture.page.source;
         const auto bytes = capture.page.body.size();
         auto facts = capture.facts;
         auto raw_page = std::move(capture.page);
         co_await sink_.deliver(std::move(raw_page));
         ++report_.pages_captured;
+        ++report_.windows[window_report_].pages_captured;
         lease_.count_page();
         detail::logger()->debug(
             "page captured city={} page={} source={} bytes={} results={} elapsed_ms={}",
@@ -325,6 +599,9 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_pages() {
             facts.result_count,
             std::chrono::duration_cast<milliseconds>(steady_clock::now() - page_started).count());
 
+        if (check_cap && finish_first_page(page, facts, filter_ignored)) {
+            co_return crawl_outcome::finished;
+        }
         if (auto reason = stop_reason(page, facts); !reason.empty()) {
             detail::logger()->debug(
                 "city last page city={} page={} reason=\"{}\"", city_.slug, page, reason);
@@ -338,8 +615,24 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_pages() {
 // capture. A retry whose click finds the next button disabled loads ?page=N instead, because
 // the failed request left the open listing where it was.
 asio::awaitable<page_capture> city_crawl::capture_page(int page, bool first_attempt) {
-    const auto deadline = steady_clock::now() + options_.page_timeout;
     page_capture capture;
+    if (options_.limiter) {
+        const bool granted = co_await options_.limiter->acquire(host_);
+        if (!granted) {
+            capture.interrupted = true;
+            capture.retry_allowed = false;
+            capture.failure.phase = "interrupted";
+            capture.failure.message =
+                fmt::format("stop requested while page {} of {} waited for the rate limit of {}",
+                            page,
+                            city_.slug,
+                            host_);
+            co_return capture;
+        }
+    }
+
+    // The page budget starts once the rate limiter let the request through.
+    const auto deadline = steady_clock::now() + options_.page_timeout;
     try {
         if (!reload_next_ && options_.in_page_paging) {
             capture = co_await capture_next_click(page, deadline);
@@ -362,9 +655,33 @@ asio::awaitable<page_capture> city_crawl::capture_page(int page, bool first_atte
         }
         capture.failure.message = error.what();
         capture.browser_lost = error.is_browser_failure();
+        capture.tab_crashed = error.failure() == cdp_failure::target_crashed;
+        if (capture.tab_crashed) {
+            capture.failure.phase = "tab_crashed";
+        }
         capture.retry_allowed = error.failure() == cdp_failure::timeout;
     }
+    report_rate_outcome(capture);
     co_return capture;
+}
+
+// Reports the host's response to the shared rate limiter: a 429 pauses every city of that host.
+void city_crawl::report_rate_outcome(const page_capture& capture) {
+    if (!options_.limiter) {
+        return;
+    }
+    if (capture.captured) {
+        options_.limiter->report_success(host_);
+        return;
+    }
+    if (capture.failure.http_status == 429) {
+        std::optional<milliseconds> retry_after;
+        if (!capture.failure.retry_after.empty()) {
+            retry_after =
+                parse_retry_after(capture.failure.retry_after, std::chrono::system_clock::now());
+        }
+        options_.limiter->report_rate_limited(host_, retry_after);
+    }
 }
 
 // Returns the wait before the failed page's next attempt, or nothing when it gets none.
@@ -414,13 +731,16 @@ std::string city_crawl::stop_reason(int page, const pipeline::page_facts& facts)
     return {};
 }
 
-asio::awaitable<void> city_crawl::open_target() {
+asio::awaitable<void> city_crawl::open_context() {
     json::object context_params;
     context_params["disposeOnDetach"] = true;
     auto context = co_await connection_->call(
         "Target.createBrowserContext", std::move(context_params), "", options_.call_timeout);
     context_id_ = string_at(context, "browserContextId");
+}
 
+// Opens a page target in context_id_ and attaches a session with the page domains enabled.
+asio::awaitable<void> city_crawl::open_target() {
     json::object target_params;
     target_params["url"] = "about:blank";
     target_params["browserContextId"] = context_id_;
@@ -495,6 +815,22 @@ asio::awaitable<void> city_crawl::close_target() {
         context_id_.clear();
         co_return;
     }
+    co_await close_page_target(connection);
+    if (!context_id_.empty()) {
+        json::object params;
+        params["browserContextId"] = context_id_;
+        auto disposed = co_await connection->try_call(
+            "Target.disposeBrowserContext", std::move(params), "", options_.call_timeout);
+        if (!disposed.ok()) {
+            detail::logger()->debug(
+                "dispose context failed city={} error=\"{}\"", city_.slug, disposed.message);
+        }
+        context_id_.clear();
+    }
+}
+
+// Detaches the page session and closes the page target, keeping the browser context.
+asio::awaitable<void> city_crawl::close_page_target(std::shared_ptr<cdp_connection> connection) {
     if (!session_id_.empty()) {
         connection->unregister_session(session_id_);
         session_id_.clear();
@@ -509,17 +845,6 @@ asio::awaitable<void> city_crawl::close_target() {
                 "close target failed city={} error=\"{}\"", city_.slug, closed.message);
         }
         target_id_.clear();
-    }
-    if (!context_id_.empty()) {
-        json::object params;
-        params["browserContextId"] = context_id_;
-        auto disposed = co_await connection->try_call(
-            "Target.disposeBrowserContext", std::move(params), "", options_.call_timeout);
-        if (!disposed.ok()) {
-            detail::logger()->debug(
-                "dispose context failed city={} error=\"{}\"", city_.slug, disposed.message);
-        }
-        context_id_.clear();
     }
 }
 
@@ -585,7 +910,11 @@ asio::awaitable<std::string> city_crawl::response_body(std::string request_id,
 }
 
 std::string city_crawl::page_url(int page) const {
-    return fmt::format("{}/d/{}/all-events/?page={}", city_.origin, city_.slug, page);
+    auto url = fmt::format("{}/d/{}/all-events/?page={}", city_.origin, city_.slug, page);
+    if (window_) {
+        url += "&" + window_->query();
+    }
+    return url;
 }
 
 asio::awaitable<page_capture> city_crawl::capture_navigation(int page,
@@ -632,6 +961,7 @@ asio::awaitable<page_capture> city_crawl::capture_navigation(int page,
     phase_ = "capture";
     capture.page.city_slug = city_.slug;
     capture.page.page_number = page;
+    capture.page.query = current_query();
     capture.page.url = url;
     capture.page.http_status = request.status;
     capture.page.content_type = request.mime_type;
@@ -699,6 +1029,7 @@ asio::awaitable<page_capture> city_crawl::capture_next_click(int page,
     phase_ = "capture";
     capture.page.city_slug = city_.slug;
     capture.page.page_number = requested_page(request.post_data).value_or(page);
+    capture.page.query = current_query();
     capture.page.url = request.url;
     capture.page.http_status = request.status;
     capture.page.content_type = request.mime_type;
@@ -811,10 +1142,12 @@ void city_crawl::classify_search(page_capture& capture) const {
 }
 
 void city_crawl::record_failure(page_failure failure, std::string_view reason) {
+    failure.query = current_query();
     detail::logger()->warn(
-        "page failed city={} page={} phase={} status={} attempts={} reason=\"{}\" "
+        "page failed city={} query=\"{}\" page={} phase={} status={} attempts={} reason=\"{}\" "
         "error=\"{}\"",
         city_.slug,
+        failure.query,
         failure.page,
         failure.phase,
         failure.http_status,

@@ -2,11 +2,15 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "crawler/browser_pool.hpp"
 #include "crawler/page_sink.hpp"
+#include "crawler/rate_limiter.hpp"
 #include "crawler/retry_policy.hpp"
 
 namespace eventcrawl::crawler {
@@ -31,6 +35,7 @@ enum class resource_blocking {
 struct city_task_options {
     int max_pages = 0;  // 0 = no limit
     // Page to start at; a later page is loaded directly (`?page=N`), for resumed runs.
+    // NOTE: it applies to the whole listing only; a split city crawls all its windows again.
     int first_page = 1;
     std::chrono::milliseconds page_timeout{30000};        // whole budget of one page
     std::chrono::milliseconds navigation_timeout{20000};  // one document load
@@ -46,22 +51,50 @@ struct city_task_options {
     // Time from the city's start within which a failed page may be retried: a retry whose wait
     // would end later is not made. It does not cut off pages that need no retry.
     std::chrono::milliseconds city_budget{std::chrono::minutes(30)};
+    // Date windows for listings whose paging is capped (object_count > page_count * page_size):
+    // the listing is crawled again as [run_date, run_date + split_horizon_days), halved while a
+    // window is still capped. 0 turns splitting off.
+    int split_horizon_days = 365;
+    // First day of the split; empty means today in UTC.
+    std::optional<std::chrono::sys_days> run_date;
+    int max_windows = 512;  // date windows per city at most, split ones included
+    // New page targets in the same browser context after a tab crashed, per browser lease.
+    int tab_retries = 2;
+    // Shared by the city tasks of a crawl; gates every navigation and next-page click. Empty
+    // means no per-host limit and no pause after HTTP 429.
+    std::shared_ptr<rate_limiter> limiter;
 };
 
 // One page that was not captured, and why.
 struct page_failure {
     int page = 0;
-    std::string phase;  // "connect", "navigate", "capture", "bot_wall", "timeout", "browser"
+    // "connect", "navigate", "capture", "bot_wall", "timeout", "browser", "tab_crashed",
+    // "interrupted" (a stop request ended a wait), or "capped" (a date window that cannot be
+    // split further still contains more events than its pages reach)
+    std::string phase;
     int http_status = 0;
     std::string message;
     int attempts = 1;           // requests of this page, retries included
     std::string network_error;  // Chromium's net::ERR_* text when no response arrived
     std::string retry_after;    // Retry-After header of the failed response, as received
+    std::string query;          // raw_page::query of the failed page; empty for the whole listing
+};
+
+// One query of a city's listing: the whole listing or a date window of it.
+struct listing_window {
+    std::string query;  // raw_page::query, such as "start_date=2026-12-01&end_date=2026-12-31"
+    std::int64_t object_count = -1;  // as the window's first page stated it; -1 when absent
+    int pages_captured = 0;
+    bool capped = false;  // object_count > page_count * page_size
+    bool split = false;   // replaced by its two halves after its first page
 };
 
 struct city_report {
     std::string slug;
-    std::string status;  // "ok", "failed" (stopped on a failure), "blocked" (page 1 bot wall)
+    // "ok", "failed" (stopped on a failure), "blocked" (page 1 bot wall), "partial" (every page
+    // crawled, but a capped window left events unreachable), "interrupted" (a stop request came
+    // before the city started)
+    std::string status;
     int pages_captured = 0;
     int retries = 0;  // page requests repeated after a retryable failure
     std::vector<page_failure> failures;
@@ -70,14 +103,23 @@ struct city_report {
     std::chrono::system_clock::time_point started;
     std::chrono::system_clock::time_point finished;
     std::chrono::milliseconds elapsed{0};
+    bool split = false;                   // the whole listing was capped and split by date
+    std::vector<listing_window> windows;  // every query crawled, in crawl order
+    int tabs_replaced = 0;                // page targets reopened after a tab crash
+    int browser_leases = 0;               // browsers leased, the first one included
 };
 
 // Crawls every listing page of one city in its own browser context and delivers each body to
 // `sink`: page 1 as listing_html, later pages as search_xhr (in-page paging) or listing_html
-// (reload). A page that fails in a retryable way is requested again as options.retry allows,
-// and only counts as a failure when no retry succeeded. Page failures go into the report
-// instead of being thrown. Exceptions from the sink propagate after the browser context is
-// closed.
+// (reload). A listing whose paging is capped is crawled again by date windows (see
+// split_horizon_days); each window's pages carry its query and are numbered from 1. A page that
+// fails in a retryable way is requested again as options.retry allows,
+// and only counts as a failure when no retry succeeded. After a tab crash the city continues in
+// a new page target of the same browser context, and after a lost browser on a new lease, both
+// at the first page not yet delivered. A stop request (terminal cancellation of the calling
+// coroutine) prevents both, and a city that starts after it returns "interrupted" untouched.
+// Page failures go into the report instead of being thrown. Exceptions from the sink propagate
+// after the browser context is closed.
 boost::asio::awaitable<city_report> run_city_task(browser_pool& pool,
                                                   city_spec city,
                                                   city_task_options options,

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -14,6 +17,7 @@
 #include "db/detail/event_sql.hpp"
 #include "db/detail/logger.hpp"
 #include "db/detail/migration.hpp"
+#include "db/detail/run_lock.hpp"
 #include "db/timestamp.hpp"
 
 namespace eventcrawl::db {
@@ -21,6 +25,10 @@ namespace {
 
 constexpr int connect_timeout_s = 10;
 constexpr int statement_timeout_ms = 60'000;
+
+// Attempts of a step whose connection broke, with reconnect_delay between them. The waits add
+// up to about 23 s, which covers a server restart and still fails a crawl within half a minute.
+constexpr int reconnect_attempts = 7;
 
 // Every migration transaction takes this transaction-level advisory lock first, so two
 // processes that open the same new database apply each migration once.
@@ -74,28 +82,38 @@ CREATE TEMP TABLE IF NOT EXISTS eventcrawl_tag_staging (
 // Merges the staged batch into events; $1 is seen_at. The staged ids are unique, because one
 // INSERT ... ON CONFLICT DO UPDATE cannot update the same row twice.
 const std::string merge_events_sql = detail::event_upsert_sql(
-    R"sql(SELECT id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
-       is_online, is_free, is_cancelled, venue_name, address, city, region, country,
-       latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
-       series_id, image_url, $1, $1
+    R"sql(SELECT id, name, summary, url, timezone, start_local::timestamp, end_local::timestamp,
+       start_utc::timestamptz, end_utc::timestamptz, is_online, is_free, is_cancelled,
+       venue_name, address, city, region, country, latitude, longitude, price_min_minor,
+       price_max_minor, currency, organizer_name, series_id, image_url, $1::timestamptz,
+       $1::timestamptz
 FROM eventcrawl_event_staging)sql");
 
+// Replaces the tags of the staged events by writing only the difference: the DELETE removes
+// stored tags that the new set lacks, and the INSERT adds the new tags that are not stored yet.
+// A re-crawl usually brings the same tags, so most batches write no tag rows and fire no
+// foreign-key checks.
 constexpr const char* replace_tags_sql = R"sql(
-DELETE FROM event_tags WHERE event_id IN (SELECT id FROM eventcrawl_event_staging);
+DELETE FROM event_tags AS stored
+USING eventcrawl_event_staging AS staged
+WHERE stored.event_id = staged.id
+  AND NOT EXISTS (SELECT FROM eventcrawl_tag_staging AS fresh
+                  WHERE fresh.event_id = stored.event_id AND fresh.tag = stored.tag);
 INSERT INTO event_tags (event_id, tag)
-SELECT DISTINCT event_id, tag FROM eventcrawl_tag_staging;
+SELECT DISTINCT event_id, tag FROM eventcrawl_tag_staging
+ON CONFLICT DO NOTHING;
 )sql";
 
 // $8 is the body and $10 marks a body that may be JSON. jsonb stores it when it parses.
 constexpr const char* upsert_page_sql = R"sql(
 INSERT INTO raw_pages (
-    run_id, city_slug, page_number, url, http_status, content_type, source, body_json,
+    run_id, city_slug, query, page_number, url, http_status, content_type, source, body_json,
     body_text, captured_at)
-SELECT $1, $2, $3, $4, $5, $6, $7, parsed.body_json,
-       CASE WHEN parsed.body_json IS NULL THEN $8::text END, $9
+SELECT $1, $2, $11, $3, $4, $5, $6, $7, parsed.body_json,
+       CASE WHEN parsed.body_json IS NULL THEN $8::text END, $9::timestamptz
 FROM (SELECT CASE WHEN $10::boolean THEN eventcrawl_try_jsonb($8::text) END AS body_json)
      AS parsed
-ON CONFLICT (run_id, city_slug, page_number, source) DO UPDATE SET
+ON CONFLICT (run_id, city_slug, query, page_number, source) DO UPDATE SET
     url = excluded.url,
     http_status = excluded.http_status,
     content_type = excluded.content_type,
@@ -104,26 +122,68 @@ ON CONFLICT (run_id, city_slug, page_number, source) DO UPDATE SET
     captured_at = excluded.captured_at
 )sql";
 
-constexpr const char* select_run_columns = R"sql(
-SELECT id, mode, command, coalesce(options::text, ''), status, started_at, finished_at,
+// Returns SQL that renders a timestamptz column as the ISO 8601 UTC text that SQLite stores,
+// "2026-07-01T17:00:00Z", whatever the session's DateStyle and TimeZone are.
+// NOTE: fractions of a second are not rendered. Every instant that eventcrawl writes has whole
+// seconds (format_utc_timestamp), but a caller that passes "…:00.5Z" reads back "…:00Z".
+std::string utc_text(std::string_view column) {
+    return fmt::format(R"(to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))", column);
+}
+
+// Returns SQL that renders a timestamp (wall-clock) column as "2026-07-01T18:00:00".
+std::string local_text(std::string_view column) {
+    return fmt::format(R"(to_char({}, 'YYYY-MM-DD"T"HH24:MI:SS'))", column);
+}
+
+const std::string select_run_columns = fmt::format(
+    R"sql(
+SELECT id, mode, command, coalesce(options::text, ''), status, {}, {},
        coalesce(cities_ok, 0), coalesce(cities_failed, 0), coalesce(pages, 0),
        coalesce(events, 0), coalesce(errors, 0)
 FROM runs
-)sql";
+)sql",
+    utc_text("started_at"),
+    utc_text("finished_at"));
 
 // COLLATE "C" orders by code point, as SQLite's BINARY collation does, whatever the database's
-// default collation is.
-constexpr const char* select_events_sql = R"sql(
-SELECT id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
+// default collation is. Time order of start_utc is the text order of its ISO 8601 form. The
+// two {{}} are the filter conditions, filled in per call.
+const std::string select_events_sql = fmt::format(
+    R"sql(
+SELECT id, name, summary, url, timezone, {}, {}, {}, {},
        is_online, is_free, is_cancelled, venue_name, address, city, region, country,
        latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
-       series_id, image_url, first_seen_at, last_seen_at,
+       series_id, image_url, {}, {},
        ARRAY(SELECT tag FROM event_tags WHERE event_tags.event_id = events.id
              ORDER BY tag COLLATE "C") AS tags
 FROM events
-WHERE {} AND {}
-ORDER BY start_utc COLLATE "C" NULLS LAST, id COLLATE "C"
-)sql";
+WHERE {{}} AND {{}}
+ORDER BY start_utc NULLS LAST, id COLLATE "C"
+)sql",
+    local_text("start_local"),
+    local_text("end_local"),
+    utc_text("start_utc"),
+    utc_text("end_utc"),
+    utc_text("first_seen_at"),
+    utc_text("last_seen_at"));
+
+// Ordered as sqlite_store orders them: by city, query, page number and source.
+const std::string load_pages_sql = fmt::format(
+    R"sql(
+SELECT city_slug, page_number, url, http_status, content_type, source,
+       coalesce(body_text, body_json::text), {}, query
+FROM raw_pages WHERE run_id = $1
+ORDER BY city_slug COLLATE "C", query COLLATE "C", page_number, source COLLATE "C"
+)sql",
+    utc_text("captured_at"));
+
+const std::string city_results_sql = fmt::format(
+    R"sql(
+SELECT city_slug, status, pages, events, errors, last_error, coalesce({}, ''), coalesce({}, '')
+FROM run_cities WHERE run_id = $1 ORDER BY city_slug COLLATE "C"
+)sql",
+    utc_text("started_at"),
+    utc_text("finished_at"));
 
 constexpr int cursor_fetch_rows = 1000;
 constexpr const char* update_run_name = "eventcrawl_update_run";
@@ -135,8 +195,9 @@ constexpr const char* update_run_name = "eventcrawl_update_run";
 const std::string upsert_event_sql =
     "WITH upserted AS (\n" +
     detail::event_upsert_sql(
-        R"sql(VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-            $18, $19, $20, $21, $22, $23, $24, $25, $26, $26))sql") +
+        R"sql(VALUES ($1, $2, $3, $4, $5, $6::timestamp, $7::timestamp, $8::timestamptz,
+            $9::timestamptz, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+            $23, $24, $25, $26::timestamptz, $26::timestamptz))sql") +
     R"sql(
     RETURNING id
 ),
@@ -151,7 +212,7 @@ ON CONFLICT DO NOTHING
 constexpr const char* upsert_run_city_sql = R"sql(
 INSERT INTO run_cities (
     run_id, city_slug, status, pages, events, errors, last_error, started_at, finished_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $9::timestamptz)
 ON CONFLICT (run_id, city_slug) DO UPDATE SET
     status = excluded.status,
     pages = excluded.pages,
@@ -164,7 +225,7 @@ ON CONFLICT (run_id, city_slug) DO UPDATE SET
 
 constexpr const char* update_run_sql = R"sql(
 UPDATE runs SET
-    status = $2, finished_at = $3, cities_ok = $4, cities_failed = $5, pages = $6,
+    status = $2, finished_at = $3::timestamptz, cities_ok = $4, cities_failed = $5, pages = $6,
     events = $7, errors = $8
 WHERE id = $1
 )sql";
@@ -209,15 +270,34 @@ std::optional<std::string> optional_timestamp(const std::string& value) {
 
 }  // namespace
 
+namespace {
+
+// SQLSTATE classes 08 (connection exception) and 57P (operator intervention: server shutdown,
+// restart, "the database system is starting up") mean that the session is lost, not the
+// statement wrong.
+bool is_connection_loss(const pqxx::sql_error& error) {
+    const std::string& state = error.sqlstate();
+    return state.starts_with("08") || state.starts_with("57P");
+}
+
+// Waits 0.5 s, 1 s, 2 s, 4 s, ... between attempts, capped at 8 s.
+std::chrono::milliseconds reconnect_delay(int attempt) {
+    const int doublings = std::min(attempt - 1, 4);
+    return std::chrono::milliseconds{500 << doublings};
+}
+
+}  // namespace
+
 struct postgres_store::session {
     explicit session(const std::string& dsn) : connection{dsn} {}
 
     pqxx::connection connection;
 };
 
-postgres_store::postgres_store(std::string dsn) : masked_dsn_{mask_dsn(dsn)} {
+postgres_store::postgres_store(std::string dsn)
+    : dsn_{with_connect_timeout(dsn)}, masked_dsn_{mask_dsn(dsn)} {
     try {
-        session_ = std::make_unique<session>(with_connect_timeout(dsn));
+        open_session();
     } catch (const std::exception& error) {
         throw store_error{fmt::format(
             "cannot connect to PostgreSQL at '{}': {}; check that the server runs and that the "
@@ -225,20 +305,100 @@ postgres_store::postgres_store(std::string dsn) : masked_dsn_{mask_dsn(dsn)} {
             masked_dsn_,
             mask_dsn(error.what()))};
     }
-
-    try {
-        pqxx::nontransaction query{session_->connection};
-        query.exec0(fmt::format("SET statement_timeout = {}", statement_timeout_ms));
-    } catch (const std::exception& error) {
-        throw store_error{fmt::format(
-            "PostgreSQL SET statement_timeout failed on '{}': {}", masked_dsn_, error.what())};
-    }
-
     apply_migrations();
     create_staging_tables();
     prepare_statements();
     detail::logger()->info(
         "Opened PostgreSQL store dsn={} schema_version={}", masked_dsn_, schema_version());
+}
+
+void postgres_store::open_session() {
+    session_.reset();
+    session_ = std::make_unique<session>(dsn_);
+
+    // Every read renders times with to_char in UTC, so TimeZone only matters for written times
+    // and filters without an offset. Those are read as UTC, which matches their meaning in
+    // SQLite. synchronous_commit stays at the server's setting, because "off" can lose commits
+    // that were already reported as done when the server crashes, such as a city's commit.
+    pqxx::nontransaction query{session_->connection};
+    query.exec0(
+        fmt::format("SET statement_timeout = {}; SET TIME ZONE 'UTC'", statement_timeout_ms));
+}
+
+void postgres_store::reconnect() {
+    try {
+        open_session();
+        create_staging_tables();
+        prepare_statements();
+    } catch (...) {
+        // A session without its staging tables or statements must not be used.
+        session_.reset();
+        throw;
+    }
+}
+
+postgres_store::session& postgres_store::live_session() {
+    if (!session_) {
+        reconnect();
+    }
+    return *session_;
+}
+
+void postgres_store::with_reconnect(std::string_view step,
+                                    bool idempotent,
+                                    const std::function<void()>& work) {
+    for (int attempt = 1;; ++attempt) {
+        std::string reason;
+        try {
+            work();
+            return;
+        } catch (const pqxx::broken_connection& error) {
+            reason = error.what();
+        } catch (const pqxx::in_doubt_error& error) {
+            // The commit may or may not have happened. Only a step that gives the same rows
+            // when repeated may run again.
+            if (!idempotent) {
+                session_.reset();
+                throw store_error{fmt::format(
+                    "PostgreSQL {} on '{}' lost the connection during commit, so it is unknown "
+                    "whether it was written: {}; check the database before repeating it",
+                    step,
+                    masked_dsn_,
+                    error.what())};
+            }
+            reason = error.what();
+        } catch (const pqxx::sql_error& error) {
+            if (!is_connection_loss(error)) {
+                throw;
+            }
+            reason = error.what();
+        }
+
+        // The old connection is unusable, and its temp tables and prepared statements are gone
+        // with it, so the next attempt opens a new session.
+        session_.reset();
+        if (attempt >= reconnect_attempts) {
+            throw store_error{fmt::format(
+                "PostgreSQL {} failed on '{}': the connection was lost and {} attempts to "
+                "reconnect failed, the last with: {}; check that the PostgreSQL server runs and "
+                "accepts connections, then repeat the step (`eventcrawl crawl --resume RUN_ID` "
+                "for a crawl)",
+                step,
+                masked_dsn_,
+                attempt,
+                mask_dsn(reason))};
+        }
+        const auto delay = reconnect_delay(attempt);
+        detail::logger()->warn(
+            "Lost PostgreSQL connection dsn={} step=\"{}\" attempt={} retry_in_ms={} "
+            "error=\"{}\"",
+            masked_dsn_,
+            step,
+            attempt,
+            delay.count(),
+            mask_dsn(reason));
+        std::this_thread::sleep_for(delay);
+    }
 }
 
 postgres_store::~postgres_store() {
@@ -247,7 +407,7 @@ postgres_store::~postgres_store() {
 
 int postgres_store::schema_version() {
     try {
-        pqxx::nontransaction query{session_->connection};
+        pqxx::nontransaction query{live_session().connection};
         const pqxx::row row = query.exec1("SELECT coalesce(max(version), 0) FROM schema_version");
         return row[0].as<int>();
     } catch (const std::exception& error) {
@@ -261,7 +421,7 @@ void postgres_store::apply_migrations() {
     const int latest = migrations.empty() ? 0 : migrations.back().version;
 
     try {
-        pqxx::work create{session_->connection};
+        pqxx::work create{live_session().connection};
         create.exec(fmt::format("SELECT pg_advisory_xact_lock({})", migration_lock_key));
         create.exec0(
             "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -287,7 +447,7 @@ void postgres_store::apply_migrations() {
             continue;
         }
         try {
-            pqxx::work transaction{session_->connection};
+            pqxx::work transaction{live_session().connection};
             transaction.exec(fmt::format("SELECT pg_advisory_xact_lock({})", migration_lock_key));
             const pqxx::row row =
                 transaction.exec1("SELECT coalesce(max(version), 0) FROM schema_version");
@@ -318,15 +478,18 @@ void postgres_store::apply_migrations() {
 
 void postgres_store::prepare_statements() {
     try {
-        session_->connection.prepare(upsert_event_name, upsert_event_sql);
-        session_->connection.prepare(insert_run_name,
-                                     "INSERT INTO runs (mode, command, options, status, "
-                                     "started_at) VALUES ($1, $2, $3::jsonb, 'running', $4) "
-                                     "RETURNING id");
-        session_->connection.prepare(upsert_run_city_name, upsert_run_city_sql);
-        session_->connection.prepare(update_run_name, update_run_sql);
-        session_->connection.prepare(merge_events_name, merge_events_sql);
-        session_->connection.prepare(upsert_page_name, upsert_page_sql);
+        live_session().connection.prepare(upsert_event_name, upsert_event_sql);
+        live_session().connection.prepare(
+            insert_run_name,
+            "INSERT INTO runs (mode, command, options, status, "
+            "started_at) VALUES ($1, $2, $3::jsonb, 'running', $4::timestamptz) "
+            "RETURNING id");
+        live_session().connection.prepare(upsert_run_city_name, upsert_run_city_sql);
+        live_session().connection.prepare(update_run_name, update_run_sql);
+        live_session().connection.prepare(merge_events_name, merge_events_sql);
+        live_session().connection.prepare(upsert_page_name, upsert_page_sql);
+    } catch (const pqxx::broken_connection&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{fmt::format(
             "PostgreSQL prepare of statements failed on '{}': {}", masked_dsn_, error.what())};
@@ -449,7 +612,8 @@ void write_page(pqxx::work& transaction, std::int64_t run_id, const archived_pag
                                page.source,
                                page.body,
                                page.captured_at,
-                               may_be_json(page.body));
+                               may_be_json(page.body),
+                               page.query);
 }
 
 void write_run_city(pqxx::work& transaction, std::int64_t run_id, const city_result& result) {
@@ -541,9 +705,11 @@ pipeline::event_record read_event(const pqxx::row& row) {
 
 void postgres_store::create_staging_tables() {
     try {
-        pqxx::work transaction{session_->connection};
+        pqxx::work transaction{live_session().connection};
         transaction.exec0(create_staging_sql);
         transaction.commit();
+    } catch (const pqxx::broken_connection&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{fmt::format(
             "PostgreSQL creation of the staging tables failed on '{}': {}; the user needs the "
@@ -563,10 +729,14 @@ void postgres_store::upsert_events(std::span<const pipeline::event_record> event
     const auto started = std::chrono::steady_clock::now();
     const std::string seen_at_text{seen_at};
     try {
-        // The pqxx::work destructor rolls back when commit() was not reached.
-        pqxx::work transaction{session_->connection};
-        merge_events(transaction, events, seen_at_text);
-        transaction.commit();
+        with_reconnect("upsert of a batch of events", true, [&] {
+            // The pqxx::work destructor rolls back when commit() was not reached.
+            pqxx::work transaction{live_session().connection};
+            merge_events(transaction, events, seen_at_text);
+            transaction.commit();
+        });
+    } catch (const store_error&) {
+        throw;
     } catch (const pqxx::sql_error& error) {
         const std::string step = locate_failing_event(events, seen_at_text);
         throw store_error{
@@ -592,7 +762,7 @@ std::string postgres_store::locate_failing_event(std::span<const pipeline::event
                                                  const std::string& seen_at) {
     const std::string batch_step = fmt::format("upsert of a batch of {} events", events.size());
     try {
-        pqxx::work transaction{session_->connection};
+        pqxx::work transaction{live_session().connection};
         for (const pipeline::event_record& event : events) {
             try {
                 // The staging row's values in the same order, then seen_at and the tags.
@@ -616,18 +786,24 @@ std::string postgres_store::locate_failing_event(std::span<const pipeline::event
 
 std::int64_t postgres_store::begin_run(const run_start& start) {
     try {
-        pqxx::work transaction{session_->connection};
-        // An empty options_json is stored as NULL, because "" is not a JSON document.
-        const pqxx::row row = transaction.exec_prepared1(insert_run_name,
-                                                         start.mode,
-                                                         start.command,
-                                                         optional_timestamp(start.options_json),
-                                                         utc_timestamp_now());
-        const auto run_id = row[0].as<std::int64_t>();
-        transaction.commit();
+        std::int64_t run_id = 0;
+        // Not idempotent: a repeated insert after a commit in doubt would add a second run.
+        with_reconnect("insert into runs", false, [&] {
+            pqxx::work transaction{live_session().connection};
+            // An empty options_json is stored as NULL, because "" is not a JSON document.
+            const pqxx::row row = transaction.exec_prepared1(insert_run_name,
+                                                             start.mode,
+                                                             start.command,
+                                                             optional_timestamp(start.options_json),
+                                                             utc_timestamp_now());
+            run_id = row[0].as<std::int64_t>();
+            transaction.commit();
+        });
         detail::logger()->info(
             "Began run dsn={} run_id={} mode={}", masked_dsn_, run_id, start.mode);
         return run_id;
+    } catch (const store_error&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{fmt::format(
             "PostgreSQL insert into runs failed on '{}': {}", masked_dsn_, error.what())};
@@ -637,9 +813,13 @@ std::int64_t postgres_store::begin_run(const run_start& start) {
 void postgres_store::record_city(std::int64_t run_id, const city_result& result) {
     detail::check_city_result(run_id, result);
     try {
-        pqxx::work transaction{session_->connection};
-        write_run_city(transaction, run_id, result);
-        transaction.commit();
+        with_reconnect("insert into run_cities", true, [&] {
+            pqxx::work transaction{live_session().connection};
+            write_run_city(transaction, run_id, result);
+            transaction.commit();
+        });
+    } catch (const store_error&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{
             fmt::format("PostgreSQL insert into run_cities of run {} city '{}' failed on '{}': {}",
@@ -658,17 +838,21 @@ void postgres_store::finish_run(std::int64_t run_id, const run_summary& summary)
     }
     pqxx::result updated;
     try {
-        pqxx::work transaction{session_->connection};
-        updated = transaction.exec_prepared(update_run_name,
-                                            run_id,
-                                            summary.status,
-                                            utc_timestamp_now(),
-                                            summary.cities_ok,
-                                            summary.cities_failed,
-                                            summary.pages,
-                                            summary.events,
-                                            summary.errors);
-        transaction.commit();
+        with_reconnect("update of runs", true, [&] {
+            pqxx::work transaction{live_session().connection};
+            updated = transaction.exec_prepared(update_run_name,
+                                                run_id,
+                                                summary.status,
+                                                utc_timestamp_now(),
+                                                summary.cities_ok,
+                                                summary.cities_failed,
+                                                summary.pages,
+                                                summary.events,
+                                                summary.errors);
+            transaction.commit();
+        });
+    } catch (const store_error&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{fmt::format(
             "PostgreSQL update of run {} failed on '{}': {}", run_id, masked_dsn_, error.what())};
@@ -689,8 +873,14 @@ void postgres_store::finish_run(std::int64_t run_id, const run_summary& summary)
 
 std::int64_t postgres_store::count_events() {
     try {
-        pqxx::nontransaction query{session_->connection};
-        return query.exec1("SELECT count(*) FROM events")[0].as<std::int64_t>();
+        std::int64_t count = 0;
+        with_reconnect("count of events", true, [&] {
+            pqxx::nontransaction query{live_session().connection};
+            count = query.exec1("SELECT count(*) FROM events")[0].as<std::int64_t>();
+        });
+        return count;
+    } catch (const store_error&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{fmt::format(
             "PostgreSQL count of events failed on '{}': {}", masked_dsn_, error.what())};
@@ -709,15 +899,20 @@ void postgres_store::commit_city(std::int64_t run_id,
 
     const std::string seen_at_text{seen_at};
     try {
-        pqxx::work transaction{session_->connection};
-        if (!events.empty()) {
-            merge_events(transaction, events, seen_at_text);
-        }
-        for (const archived_page& page : pages) {
-            write_page(transaction, run_id, page);
-        }
-        write_run_city(transaction, run_id, result);
-        transaction.commit();
+        with_reconnect(
+            fmt::format("commit of city '{}' of run {}", result.city_slug, run_id), true, [&] {
+                pqxx::work transaction{live_session().connection};
+                if (!events.empty()) {
+                    merge_events(transaction, events, seen_at_text);
+                }
+                for (const archived_page& page : pages) {
+                    write_page(transaction, run_id, page);
+                }
+                write_run_city(transaction, run_id, result);
+                transaction.commit();
+            });
+    } catch (const store_error&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{fmt::format(
             "PostgreSQL commit of city '{}' of run {} ({} events, {} pages) failed on '{}': {}; "
@@ -744,11 +939,15 @@ void postgres_store::archive_pages(std::int64_t run_id, std::span<const archived
         return;
     }
     try {
-        pqxx::work transaction{session_->connection};
-        for (const archived_page& page : pages) {
-            write_page(transaction, run_id, page);
-        }
-        transaction.commit();
+        with_reconnect("archive of pages", true, [&] {
+            pqxx::work transaction{live_session().connection};
+            for (const archived_page& page : pages) {
+                write_page(transaction, run_id, page);
+            }
+            transaction.commit();
+        });
+    } catch (const store_error&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{fmt::format("PostgreSQL archive of {} pages of run {} failed on '{}': {}",
                                       pages.size(),
@@ -761,12 +960,11 @@ void postgres_store::archive_pages(std::int64_t run_id, std::span<const archived
 std::vector<archived_page> postgres_store::load_pages(std::int64_t run_id) {
     std::vector<archived_page> pages;
     try {
-        pqxx::nontransaction query{session_->connection};
-        const pqxx::result rows = query.exec_params(
-            "SELECT city_slug, page_number, url, http_status, content_type, source, "
-            "coalesce(body_text, body_json::text), captured_at FROM raw_pages WHERE run_id = $1 "
-            "ORDER BY city_slug COLLATE \"C\", page_number, source COLLATE \"C\"",
-            run_id);
+        pqxx::result rows;
+        with_reconnect("read of raw_pages", true, [&] {
+            pqxx::nontransaction query{live_session().connection};
+            rows = query.exec_params(load_pages_sql, run_id);
+        });
         pages.reserve(rows.size());
         for (const pqxx::row& row : rows) {
             archived_page page;
@@ -778,8 +976,11 @@ std::vector<archived_page> postgres_store::load_pages(std::int64_t run_id) {
             page.source = row[5].as<std::string>();
             page.body = row[6].as<std::string>();
             page.captured_at = row[7].as<std::string>();
+            page.query = row[8].as<std::string>();
             pages.push_back(std::move(page));
         }
+    } catch (const store_error&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{fmt::format("PostgreSQL read of raw_pages of run {} failed on '{}': {}",
                                       run_id,
@@ -792,8 +993,11 @@ std::vector<archived_page> postgres_store::load_pages(std::int64_t run_id) {
 std::vector<run_record> postgres_store::read_runs(const std::string& sql_tail) {
     std::vector<run_record> runs;
     try {
-        pqxx::nontransaction query{session_->connection};
-        const pqxx::result rows = query.exec(std::string{select_run_columns} + sql_tail);
+        pqxx::result rows;
+        with_reconnect("read of runs", true, [&] {
+            pqxx::nontransaction query{live_session().connection};
+            rows = query.exec(select_run_columns + sql_tail);
+        });
         for (const pqxx::row& row : rows) {
             run_record run;
             run.id = row[0].as<std::int64_t>();
@@ -810,6 +1014,8 @@ std::vector<run_record> postgres_store::read_runs(const std::string& sql_tail) {
             run.errors = row[11].as<std::int64_t>();
             runs.push_back(std::move(run));
         }
+    } catch (const store_error&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{
             fmt::format("PostgreSQL read of runs failed on '{}': {}", masked_dsn_, error.what())};
@@ -833,12 +1039,11 @@ std::vector<run_record> postgres_store::list_runs(int limit) {
 std::vector<city_result> postgres_store::city_results(std::int64_t run_id) {
     std::vector<city_result> results;
     try {
-        pqxx::nontransaction query{session_->connection};
-        const pqxx::result rows = query.exec_params(
-            "SELECT city_slug, status, pages, events, errors, last_error, "
-            "coalesce(started_at, ''), coalesce(finished_at, '') FROM run_cities "
-            "WHERE run_id = $1 ORDER BY city_slug COLLATE \"C\"",
-            run_id);
+        pqxx::result rows;
+        with_reconnect("read of run_cities", true, [&] {
+            pqxx::nontransaction query{live_session().connection};
+            rows = query.exec_params(city_results_sql, run_id);
+        });
         for (const pqxx::row& row : rows) {
             city_result result;
             result.city_slug = row[0].as<std::string>();
@@ -851,6 +1056,8 @@ std::vector<city_result> postgres_store::city_results(std::int64_t run_id) {
             result.finished_at = row[7].as<std::string>();
             results.push_back(std::move(result));
         }
+    } catch (const store_error&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{fmt::format("PostgreSQL read of run_cities of run {} failed on '{}': {}",
                                       run_id,
@@ -863,10 +1070,14 @@ std::vector<city_result> postgres_store::city_results(std::int64_t run_id) {
 void postgres_store::reopen_run(std::int64_t run_id) {
     pqxx::result updated;
     try {
-        pqxx::work transaction{session_->connection};
-        updated = transaction.exec_params(
-            "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = $1", run_id);
-        transaction.commit();
+        with_reconnect("reopen of a run", true, [&] {
+            pqxx::work transaction{live_session().connection};
+            updated = transaction.exec_params(
+                "UPDATE runs SET status = 'running', finished_at = NULL WHERE id = $1", run_id);
+            transaction.commit();
+        });
+    } catch (const store_error&) {
+        throw;
     } catch (const std::exception& error) {
         throw store_error{fmt::format(
             "PostgreSQL reopen of run {} failed on '{}': {}", run_id, masked_dsn_, error.what())};
@@ -887,11 +1098,12 @@ void postgres_store::for_each_event(
                              std::string_view first_seen_at,
                              std::string_view last_seen_at)>& visit) {
     try {
-        pqxx::work transaction{session_->connection};
+        pqxx::work transaction{live_session().connection};
         // icursorstream takes no parameters, so the filter values are quoted literals.
         const std::string since_condition =
-            filter.since_utc ? "start_utc >= " + transaction.quote(*filter.since_utc)
-                             : std::string{"TRUE"};
+            filter.since_utc
+                ? "start_utc >= " + transaction.quote(*filter.since_utc) + "::timestamptz"
+                : std::string{"TRUE"};
         const std::string city_condition =
             filter.city ? "lower(city) = lower(" + transaction.quote(*filter.city) + ")"
                         : std::string{"TRUE"};
@@ -912,8 +1124,89 @@ void postgres_store::for_each_event(
     } catch (const store_error&) {
         throw;
     } catch (const pqxx::failure& error) {
+        // A cursor cannot restart where it stopped, so a lost connection fails the read. The
+        // next call opens a new session.
+        if (dynamic_cast<const pqxx::broken_connection*>(&error) != nullptr) {
+            session_.reset();
+        }
         throw store_error{
             fmt::format("PostgreSQL read of events failed on '{}': {}", masked_dsn_, error.what())};
+    }
+}
+
+namespace {
+
+// First key of the two-key advisory locks of run claims: "evcr". The two-key form does not
+// collide with the one-key migration lock.
+constexpr int run_claim_lock_class = 0x65766372;
+
+class postgres_run_claim final : public run_claim {
+public:
+    postgres_run_claim(std::int64_t run_id, std::unique_ptr<pqxx::connection> connection)
+        : run_id_{run_id}, connection_{std::move(connection)} {}
+
+    ~postgres_run_claim() override {
+        // Closing the connection ends the session, and the server drops its advisory locks.
+        connection_.reset();
+        detail::logger()->debug("Released run claim run_id={}", run_id_);
+    }
+
+    postgres_run_claim(const postgres_run_claim&) = delete;
+    postgres_run_claim& operator=(const postgres_run_claim&) = delete;
+
+    std::int64_t run_id() const override { return run_id_; }
+
+private:
+    std::int64_t run_id_;
+    std::unique_ptr<pqxx::connection> connection_;
+};
+
+}  // namespace
+
+std::unique_ptr<run_claim> postgres_store::claim_run(std::int64_t run_id) {
+    if (run_id < 0 || run_id > std::numeric_limits<std::int32_t>::max()) {
+        throw store_error{fmt::format(
+            "run id {} is outside 0..2147483647, the range of a PostgreSQL run claim; pass the id "
+            "that begin_run returned",
+            run_id)};
+    }
+    const std::string holder = "eventcrawl " + detail::process_description();
+    try {
+        auto connection = std::make_unique<pqxx::connection>(dsn_);
+        pqxx::nontransaction query{*connection};
+        // application_name shows in pg_stat_activity, so a rival can name the claiming process.
+        query.exec0("SET application_name = " + query.quote(holder.substr(0, 63)));
+        const bool locked = query
+                                .exec_params1("SELECT pg_try_advisory_lock($1, $2)",
+                                              run_claim_lock_class,
+                                              static_cast<std::int32_t>(run_id))[0]
+                                .as<bool>();
+        if (!locked) {
+            const pqxx::result rows = query.exec_params(
+                "SELECT activity.application_name FROM pg_locks AS locks "
+                "JOIN pg_stat_activity AS activity ON activity.pid = locks.pid "
+                "WHERE locks.locktype = 'advisory' AND locks.granted AND locks.objsubid = 2 "
+                "AND locks.classid = $1 AND locks.objid = $2",
+                run_claim_lock_class,
+                static_cast<std::int32_t>(run_id));
+            std::string holder_name;
+            if (!rows.empty() && !rows[0][0].is_null()) {
+                holder_name = rows[0][0].as<std::string>();
+                if (holder_name.starts_with("eventcrawl ")) {
+                    holder_name.erase(0, std::string_view{"eventcrawl "}.size());
+                }
+            }
+            throw detail::claimed_error(run_id, holder_name, masked_dsn_);
+        }
+        detail::logger()->debug("Claimed run dsn={} run_id={}", masked_dsn_, run_id);
+        return std::make_unique<postgres_run_claim>(run_id, std::move(connection));
+    } catch (const store_error&) {
+        throw;
+    } catch (const std::exception& error) {
+        throw store_error{fmt::format("PostgreSQL claim of run {} failed on '{}': {}",
+                                      run_id,
+                                      masked_dsn_,
+                                      mask_dsn(error.what()))};
     }
 }
 

@@ -14,10 +14,14 @@
 namespace eventcrawl::db {
 
 // A store in a PostgreSQL database, through libpqxx 6.4. Same tables and column names as
-// sqlite_store; timestamps are TEXT in ISO 8601 UTC (not TIMESTAMPTZ) so that both stores
-// return identical values. Event batches are loaded with COPY into session temp tables and
-// merged with one INSERT ... ON CONFLICT per table. Not thread-safe: use one instance from one
-// thread.
+// sqlite_store. Instants are timestamptz and wall-clock times timestamp, and every read renders
+// them as the ISO 8601 text that sqlite_store returns. Event batches are loaded with COPY into
+// session temp tables and merged with one INSERT ... ON CONFLICT per table.
+//
+// When the connection breaks (server restart, network loss), a step opens a new connection
+// and repeats its whole transaction, waiting 0.5 s to 8 s between 7 attempts, then throws
+// store_error. for_each_event and a begin_run whose commit is in doubt are not repeated. Not
+// thread-safe: use one instance from one thread.
 class postgres_store final : public store {
 public:
     // Connects (10 s connect timeout unless the DSN sets connect_timeout) and applies missing
@@ -58,6 +62,11 @@ public:
     std::vector<city_result> city_results(std::int64_t run_id) override;
     void reopen_run(std::int64_t run_id) override;
 
+    // Takes the session-level advisory lock (0x65766372, run_id) on a connection of its own,
+    // which the claim keeps open. The server releases the lock when that connection closes,
+    // also when the process dies. Run ids above 2147483647 are rejected.
+    std::unique_ptr<run_claim> claim_run(std::int64_t run_id) override;
+
     // Reads through a server-side cursor, 1000 events per fetch.
     void for_each_event(const event_filter& filter,
                         const std::function<void(const pipeline::event_record&,
@@ -68,6 +77,16 @@ public:
     int schema_version();
 
 private:
+    struct session;
+
+    void open_session();
+    void reconnect();
+    session& live_session();
+
+    // Runs `work`; when the connection breaks, opens a new session and runs `work` again.
+    // `idempotent` allows a repeat after a commit whose outcome is unknown.
+    void with_reconnect(std::string_view step, bool idempotent, const std::function<void()>& work);
+
     void apply_migrations();
     void prepare_statements();
     void create_staging_tables();
@@ -75,8 +94,7 @@ private:
     std::string locate_failing_event(std::span<const pipeline::event_record> events,
                                      const std::string& seen_at);
 
-    struct session;
-
+    std::string dsn_;
     std::string masked_dsn_;
     std::unique_ptr<session> session_;
 };

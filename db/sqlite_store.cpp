@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "db/detail/event_sql.hpp"
 #include "db/detail/logger.hpp"
 #include "db/detail/migration.hpp"
+#include "db/detail/run_lock.hpp"
 #include "db/timestamp.hpp"
 
 namespace eventcrawl::db {
@@ -22,9 +24,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string upsert_event_sql = detail::event_upsert_sql(
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,\n"
-    "        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?26)");
+// The update applies only when a compared column changed, so that an unchanged row keeps its
+// index entries. sqlite3_changes() is then 0, and touch_event_sql moves last_seen_at alone.
+const std::string upsert_event_sql =
+    detail::event_upsert_sql(
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,\n"
+        "        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?26)") +
+    "\nWHERE " + detail::event_changed_condition();
+
+constexpr std::string_view touch_event_sql =
+    "UPDATE events SET last_seen_at = ?2 WHERE id = ?1 AND last_seen_at IS NOT ?2";
+
+// The primary key (event_id, tag) of the WITHOUT ROWID table returns the tags in BINARY order,
+// which is the order of std::string's operator<.
+constexpr std::string_view select_tags_sql =
+    "SELECT tag FROM event_tags WHERE event_id = ?1 ORDER BY tag";
 
 constexpr std::string_view upsert_run_city_sql = R"sql(
 INSERT INTO run_cities (
@@ -50,8 +64,8 @@ WHERE id = ?1
 constexpr std::string_view upsert_page_sql = R"sql(
 INSERT OR REPLACE INTO raw_pages (
     run_id, city_slug, page_number, url, http_status, content_type, source, body, body_size,
-    captured_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+    captured_at, query)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 )sql";
 
 constexpr std::string_view select_run_columns = R"sql(
@@ -186,6 +200,20 @@ pipeline::event_record read_event(sqlite3_stmt* statement) {
     return event;
 }
 
+// Turns foreign key enforcement off for the life of the object, outside any transaction.
+class foreign_keys_off {
+public:
+    foreign_keys_off(sqlite3* connection, std::string_view path) : connection_{connection} {
+        detail::sqlite_exec(connection_, path, "PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys");
+    }
+    ~foreign_keys_off() { sqlite3_exec(connection_, "PRAGMA foreign_keys = ON", nullptr, nullptr, nullptr); }
+    foreign_keys_off(const foreign_keys_off&) = delete;
+    foreign_keys_off& operator=(const foreign_keys_off&) = delete;
+
+private:
+    sqlite3* connection_;
+};
+
 bool has_write_permission(const fs::path& file) {
     // access() alone is not enough: it always grants root write access, and the test suite
     // and containers often run as root. A file without any write bit counts as read-only.
@@ -292,11 +320,24 @@ void sqlite_store::apply_pragmas() {
         connection_.get(), path_, "PRAGMA synchronous = NORMAL", "PRAGMA synchronous");
     detail::sqlite_exec(
         connection_.get(), path_, "PRAGMA foreign_keys = ON", "PRAGMA foreign_keys");
+
+    // A 64 MiB page cache (negative means KiB) keeps the B-tree pages of the events indexes in
+    // memory across batches, in place of a pread per page from the default 2 MiB cache.
+    detail::sqlite_exec(
+        connection_.get(), path_, "PRAGMA cache_size = -65536", "PRAGMA cache_size");
+    detail::sqlite_exec(
+        connection_.get(), path_, "PRAGMA temp_store = MEMORY", "PRAGMA temp_store");
+    detail::sqlite_exec(
+        connection_.get(), path_, "PRAGMA mmap_size = 268435456", "PRAGMA mmap_size");
+    detail::sqlite_exec(
+        connection_.get(), path_, "PRAGMA wal_autocheckpoint = 8192", "PRAGMA wal_autocheckpoint");
 }
 
 void sqlite_store::prepare_statements() {
     sqlite3* connection = connection_.get();
     upsert_event_ = detail::sqlite_prepare(connection, path_, upsert_event_sql);
+    touch_event_ = detail::sqlite_prepare(connection, path_, touch_event_sql);
+    select_tags_ = detail::sqlite_prepare(connection, path_, select_tags_sql);
     delete_tags_ =
         detail::sqlite_prepare(connection, path_, "DELETE FROM event_tags WHERE event_id = ?1");
     // OR IGNORE drops a tag that appears twice in one event instead of failing the batch.
@@ -333,11 +374,18 @@ void sqlite_store::upsert_events(std::span<const pipeline::event_record> events,
     }
 
     const auto started = std::chrono::steady_clock::now();
-    in_transaction("an upsert batch", [&] {
-        for (const pipeline::event_record& event : events) {
-            write_event(event, seen_at);
-        }
-    });
+    {
+        // The only foreign key that a batch can touch is event_tags.event_id, and write_tags
+        // inserts tags only after write_event stored their event in the same transaction. The
+        // per-tag lookup in events adds nothing then. SQLite ignores the pragma inside a
+        // transaction, so it is switched around the transaction and always switched back.
+        const foreign_keys_off unchecked{connection_.get(), path_};
+        in_transaction("an upsert batch", [&] {
+            for (const pipeline::event_record& event : events) {
+                write_event(event, seen_at);
+            }
+        });
+    }
 
     const auto elapsed = std::chrono::steady_clock::now() - started;
     detail::logger()->debug("Upserted events path={} rows={} elapsed_ms={}",
@@ -387,7 +435,57 @@ void sqlite_store::write_event(const pipeline::event_record& event, std::string_
         }
     }
 
+    if (sqlite3_changes(connection) == 0) {
+        sqlite3_stmt* statement = touch_event_.get();
+        const statement_reset reset{statement};
+        bind_text(statement, 1, std::string_view{event.id});
+        bind_text(statement, 2, seen_at);
+        if (sqlite3_step(statement) != SQLITE_DONE) {
+            fail("update of last_seen_at");
+        }
+    }
+
+    write_tags(event);
+}
+
+// Replaces the stored tags of an event only when its set of tags changed, because a delete and
+// an insert per tag cost two B-tree writes in event_tags and two in event_tags_tag_idx each.
+void sqlite_store::write_tags(const pipeline::event_record& event) {
+    sqlite3* connection = connection_.get();
+    const auto fail = [&](std::string_view step) {
+        throw store_error{detail::sqlite_error_message(
+            connection, path_, fmt::format("{} of event id '{}'", step, event.id))};
+    };
+
+    new_tags_.assign(event.tags.begin(), event.tags.end());
+    std::sort(new_tags_.begin(), new_tags_.end());
+    new_tags_.erase(std::unique(new_tags_.begin(), new_tags_.end()), new_tags_.end());
+
+    bool stored_equal = true;
+    std::size_t stored_count = 0;
     {
+        sqlite3_stmt* statement = select_tags_.get();
+        const statement_reset reset{statement};
+        bind_text(statement, 1, std::string_view{event.id});
+        int rc = SQLITE_ROW;
+        while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+            const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement, 0));
+            const std::string_view stored{
+                text, static_cast<std::size_t>(sqlite3_column_bytes(statement, 0))};
+            if (stored_count >= new_tags_.size() || new_tags_[stored_count] != stored) {
+                stored_equal = false;
+            }
+            ++stored_count;
+        }
+        if (rc != SQLITE_DONE) {
+            fail("read of tags");
+        }
+    }
+    if (stored_equal && stored_count == new_tags_.size()) {
+        return;
+    }
+
+    if (stored_count > 0) {
         sqlite3_stmt* statement = delete_tags_.get();
         const statement_reset reset{statement};
         bind_text(statement, 1, std::string_view{event.id});
@@ -397,7 +495,7 @@ void sqlite_store::write_event(const pipeline::event_record& event, std::string_
     }
 
     sqlite3_stmt* statement = insert_tag_.get();
-    for (const std::string& tag : event.tags) {
+    for (const std::string& tag : new_tags_) {
         const statement_reset reset{statement};
         bind_text(statement, 1, std::string_view{event.id});
         bind_text(statement, 2, std::string_view{tag});
@@ -557,6 +655,7 @@ void sqlite_store::write_page(std::int64_t run_id, const archived_page& page) {
                         SQLITE_STATIC);
     sqlite3_bind_int64(statement, 9, static_cast<sqlite3_int64>(page.body.size()));
     bind_text(statement, 10, std::string_view{page.captured_at});
+    bind_text(statement, 11, std::string_view{page.query});
 
     if (sqlite3_step(statement) != SQLITE_DONE) {
         // A run id that begin_run never returned fails the foreign key on runs(id).
@@ -577,8 +676,8 @@ std::vector<archived_page> sqlite_store::load_pages(std::int64_t run_id) {
                                path_,
                                "SELECT city_slug, page_number, url, http_status, "
                                "content_type, source, body, body_size, "
-                               "captured_at FROM raw_pages WHERE run_id = ?1 "
-                               "ORDER BY city_slug, page_number, source");
+                               "captured_at, query FROM raw_pages WHERE run_id = ?1 "
+                               "ORDER BY city_slug, query, page_number, source");
     sqlite3_bind_int64(statement.get(), 1, run_id);
 
     std::vector<archived_page> pages;
@@ -596,6 +695,7 @@ std::vector<archived_page> sqlite_store::load_pages(std::int64_t run_id) {
             blob, static_cast<std::size_t>(sqlite3_column_bytes(statement.get(), 6))};
         const auto body_size = sqlite3_column_int64(statement.get(), 7);
         page.captured_at = column_string(statement.get(), 8);
+        page.query = column_string(statement.get(), 9);
         page.body = detail::zlib_decompress(compressed,
                                             static_cast<std::size_t>(body_size),
                                             fmt::format("run {} city '{}' page {} in '{}'",
@@ -737,6 +837,13 @@ void sqlite_store::for_each_event(const event_filter& filter,
     if (rc != SQLITE_DONE) {
         throw store_error{detail::sqlite_error_message(connection_.get(), path_, "read of events")};
     }
+}
+
+std::unique_ptr<run_claim> sqlite_store::claim_run(std::int64_t run_id) {
+    if (path_ == ":memory:") {
+        return detail::unshared_run_claim(run_id);
+    }
+    return detail::lock_run_file(run_id, fmt::format("{}.run-{}.lock", path_, run_id));
 }
 
 int sqlite_store::schema_version() {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,6 +49,11 @@ public:
     std::vector<city_result> city_results(std::int64_t run_id) override;
     void reopen_run(std::int64_t run_id) override;
 
+    // Locks the file "<path>.run-<id>.lock" next to the database with flock(2); the kernel
+    // releases it when the process dies. An in-memory database needs no claim.
+    // @note flock is not reliable on every network file system.
+    std::unique_ptr<run_claim> claim_run(std::int64_t run_id) override;
+
     // @note City matching folds ASCII letters only, because SQLite's lower() does.
     void for_each_event(const event_filter& filter,
                         const std::function<void(const pipeline::event_record&,
@@ -64,6 +70,7 @@ private:
     void apply_pragmas();
     void prepare_statements();
     void write_event(const pipeline::event_record& event, std::string_view seen_at);
+    void write_tags(const pipeline::event_record& event);
     void write_page(std::int64_t run_id, const archived_page& page);
     void write_run_city(std::int64_t run_id, const city_result& result);
     std::vector<run_record> read_runs(sqlite3_stmt* statement);
@@ -74,6 +81,8 @@ private:
     std::string path_;
     detail::sqlite_connection connection_;
     detail::sqlite_statement upsert_event_;
+    detail::sqlite_statement touch_event_;
+    detail::sqlite_statement select_tags_;
     detail::sqlite_statement delete_tags_;
     detail::sqlite_statement insert_tag_;
     detail::sqlite_statement insert_run_;
@@ -81,6 +90,9 @@ private:
     detail::sqlite_statement update_run_;
     detail::sqlite_statement count_events_;
     detail::sqlite_statement upsert_page_;
+
+    // The sorted, duplicate-free tags of the event being written, kept to reuse its memory.
+    std::vector<std::string> new_tags_;
 };
 
 }  // namespace eventcrawl::db

@@ -54,6 +54,9 @@ struct archived_page {
     std::string source;  // "listing_html", "search_xhr" or "file"
     std::string body;
     std::string captured_at;  // ISO 8601 UTC
+    // Listing query of the page (pipeline::raw_page::query); empty for the whole listing. Part
+    // of the page's key, because page numbers restart for each query.
+    std::string query;
 };
 
 // Selection of the events to export.
@@ -84,6 +87,21 @@ struct city_result {
     std::string finished_at;  // ISO 8601 UTC
 };
 
+// Exclusive right of one process to write one run. Released by the destructor, and by the
+// operating system or the database server when the process dies.
+class run_claim {
+public:
+    virtual ~run_claim() = default;
+    virtual std::int64_t run_id() const = 0;
+};
+
+// Thrown by store::claim_run while another live process holds the run. what() names the run
+// and, where known, the holder's pid and host.
+class run_claimed_error : public store_error {
+public:
+    using store_error::store_error;
+};
+
 // Storage for event records and run records. One instance is used from one thread.
 class store {
 public:
@@ -110,10 +128,10 @@ public:
                              std::string_view seen_at) = 0;
 
     // Keeps captured bodies of a run (compressed in SQLite; jsonb when the body is JSON in
-    // PostgreSQL). Re-archiving the same (run, city, page) replaces it.
+    // PostgreSQL). Re-archiving the same (run, city, query, page, source) replaces it.
     virtual void archive_pages(std::int64_t run_id, std::span<const archived_page> pages) = 0;
 
-    // Returns the run's archived pages ordered by city and page number.
+    // Returns the run's archived pages ordered by city, query, page number and source.
     virtual std::vector<archived_page> load_pages(std::int64_t run_id) = 0;
 
     virtual std::optional<run_record> find_run(std::int64_t run_id) = 0;
@@ -122,6 +140,11 @@ public:
 
     // Marks a finished or interrupted run as running again (for --resume).
     virtual void reopen_run(std::int64_t run_id) = 0;
+
+    // Claims the run for this process until the returned claim is destroyed, so that two
+    // processes never crawl or resume the same run at once. Throws run_claimed_error while
+    // another live process holds it. The claim does not check that the run exists.
+    virtual std::unique_ptr<run_claim> claim_run(std::int64_t run_id) = 0;
 
     // Calls `visit` for each matching event (tags filled), ordered by start_utc then id.
     virtual void for_each_event(

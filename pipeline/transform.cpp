@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/stream_parser.hpp>
@@ -61,17 +62,26 @@ bool looks_like_html(std::string_view body) {
     return !content.empty() && content.front() == '<';
 }
 
-json::value parse_json(std::string_view text, std::string_view path, const json_reader& reader) {
-    json::parse_options options;
-    // __SERVER_DATA__ nests deeper than Boost.JSON's default limit of 32.
-    options.max_depth = 512;
-    json::stream_parser parser({}, options);
+// Parses `text` into a value whose nodes live in `storage`.
+json::value parse_json(std::string_view text,
+                       std::string_view path,
+                       const json_reader& reader,
+                       json::storage_ptr storage) {
+    // One parser per thread keeps its internal stack allocated from page to page.
+    thread_local json::stream_parser parser({}, [] {
+        json::parse_options options;
+        // __SERVER_DATA__ nests deeper than Boost.JSON's default limit of 32.
+        options.max_depth = 512;
+        return options;
+    }());
+    parser.reset(std::move(storage));
     boost::system::error_code error;
     const std::size_t consumed = parser.write(text.data(), text.size(), error);
     if (!error) {
         parser.finish(error);
     }
     if (error) {
+        parser.reset();
         reader.fail(transform_failure::invalid_json,
                     path,
                     fmt::format("invalid JSON at byte {} of {}: {}",
@@ -79,7 +89,10 @@ json::value parse_json(std::string_view text, std::string_view path, const json_
                                 text.size(),
                                 error.message()));
     }
-    return parser.release();
+    json::value root = parser.release();
+    // Drop the parser's reference to `storage`, so the page's memory goes with the page.
+    parser.reset();
+    return root;
 }
 
 std::string extract_server_data_text(std::string_view html, const json_reader& reader) {
@@ -131,6 +144,13 @@ struct item_ref {
 
 // Event items and pagination object found in one body, pointing into the parsed `root`.
 struct located_page {
+    explicit located_page(json::storage_ptr page_storage)
+        : storage(page_storage), root(std::move(page_storage)) {}
+
+    // A monotonic resource: the tree is freed at once with the page, not node by node. The
+    // root must use it from the start, because assigning a value from another resource
+    // copies the whole tree.
+    json::storage_ptr storage;
     json::value root;
     std::vector<item_ref> items;
     const json::object* pagination = nullptr;
@@ -222,7 +242,7 @@ void locate_server_data(located_page& located, std::string_view path, const json
 
 void locate_html(located_page& located, std::string_view body, const json_reader& reader) {
     const std::string text = extract_server_data_text(body, reader);
-    located.root = parse_json(text, server_data_name, reader);
+    located.root = parse_json(text, server_data_name, reader, located.storage);
     locate_server_data(located, server_data_name, reader);
 }
 
@@ -348,7 +368,10 @@ void reject_non_event_document(const json::value& root, const json_reader& reade
 }
 
 located_page locate_page(const raw_page& page, const json_reader& reader) {
-    located_page located;
+    // First block of the page's resource, sized by an estimate: a parsed tree takes about
+    // twice the size of its text, and further blocks are added when it takes more.
+    located_page located(
+        json::make_shared_resource<json::monotonic_resource>(page.body.size() * 2));
     const std::string_view body = page.body;
     if (trim_left(body).empty()) {
         reader.fail(transform_failure::invalid_json, "", "the body is empty");
@@ -370,7 +393,7 @@ located_page locate_page(const raw_page& page, const json_reader& reader) {
                             fmt::format("expected a JSON search response, got HTML (HTTP {})",
                                         page.http_status));
             }
-            located.root = parse_json(body, "", reader);
+            located.root = parse_json(body, "", reader, located.storage);
             locate_search_response(located, reader.as_object(located.root, ""), reader);
             break;
         case page_source::file:
@@ -384,7 +407,7 @@ located_page locate_page(const raw_page& page, const json_reader& reader) {
                 }
                 locate_html(located, body, reader);
             } else {
-                located.root = parse_json(body, "", reader);
+                located.root = parse_json(body, "", reader, located.storage);
                 reject_non_event_document(located.root, reader);
                 locate_file_json(located, reader);
             }

@@ -42,6 +42,34 @@ inline constexpr std::string_view event_conflict_update =
     "    image_url = excluded.image_url,\n"
     "    last_seen_at = excluded.last_seen_at";
 
+// The events columns that the upsert compares to decide whether a stored row changed: every
+// column except id, first_seen_at and last_seen_at.
+inline constexpr std::string_view event_compared_columns[] = {
+    "name",           "summary",        "url",          "timezone",  "start_local",
+    "end_local",      "start_utc",      "end_utc",      "is_online", "is_free",
+    "is_cancelled",   "venue_name",     "address",      "city",      "region",
+    "country",        "latitude",       "longitude",    "price_min_minor",
+    "price_max_minor", "currency",      "organizer_name", "series_id", "image_url"};
+
+// Returns "(events.name, ...) IS DISTINCT FROM (excluded.name, ...)", true when the row in
+// events differs from the proposed row in a compared column. NULLs compare equal to each other.
+// SQLite (3.39 and later) and PostgreSQL accept the same text.
+inline std::string event_changed_condition() {
+    std::string stored = "(";
+    std::string proposed = "(";
+    for (std::string_view column : event_compared_columns) {
+        if (stored.size() > 1) {
+            stored += ", ";
+            proposed += ", ";
+        }
+        stored += "events.";
+        stored += column;
+        proposed += "excluded.";
+        proposed += column;
+    }
+    return stored + ")\n    IS DISTINCT FROM " + proposed + ")";
+}
+
 // Returns "INSERT INTO events (<columns>) <source> ON CONFLICT ... DO UPDATE ...", where
 // source is a VALUES list or a SELECT.
 inline std::string event_upsert_sql(std::string_view source) {

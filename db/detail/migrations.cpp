@@ -100,13 +100,51 @@ CREATE INDEX events_city_lower_idx ON events (lower(city));
 CREATE INDEX events_location_idx ON events (latitude, longitude);
 )sql";
 
+// Version 3: the listing query of a page becomes part of the raw_pages key, because page
+// numbers restart for each query. SQLite cannot change a primary key in place, so the table is
+// rebuilt. No table references raw_pages, so dropping the old one cascades nowhere.
+constexpr std::string_view sqlite_page_query_schema = R"sql(
+CREATE TABLE raw_pages_v3 (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    city_slug TEXT NOT NULL,
+    query TEXT NOT NULL DEFAULT '',
+    page_number INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    http_status INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    source TEXT NOT NULL,
+    body BLOB NOT NULL,
+    body_size INTEGER NOT NULL CHECK (body_size >= 0),
+    captured_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, city_slug, query, page_number, source)
+);
+INSERT INTO raw_pages_v3 (
+    run_id, city_slug, query, page_number, url, http_status, content_type, source, body,
+    body_size, captured_at)
+SELECT run_id, city_slug, '', page_number, url, http_status, content_type, source, body,
+       body_size, captured_at
+FROM raw_pages;
+DROP TABLE raw_pages;
+ALTER TABLE raw_pages_v3 RENAME TO raw_pages;
+)sql";
+
+// Version 4: drops two events indexes that no query reads, because each costs a B-tree write
+// per inserted or changed event. The export filters on lower(city), which events_city_lower_idx
+// serves, and no query filters or sorts on last_seen_at.
+constexpr std::string_view unused_indexes_schema = R"sql(
+DROP INDEX IF EXISTS events_city_idx;
+DROP INDEX IF EXISTS events_last_seen_at_idx;
+)sql";
+
 constexpr std::array sqlite_list{
     migration{1, "events, event_tags, runs and run_cities", sqlite_initial_schema},
     migration{2, "runs.options, raw_pages and export indexes", sqlite_archive_schema},
+    migration{3, "raw_pages.query in the raw_pages key", sqlite_page_query_schema},
+    migration{4, "drop events indexes that no query reads", unused_indexes_schema},
 };
 
-// The same tables as the SQLite schema. Timestamps stay TEXT in ISO 8601 UTC, so that both
-// engines store and return identical values.
+// The same tables as the SQLite schema. Versions 1 and 2 keep timestamps as TEXT in ISO 8601
+// UTC, and version 3 converts them to timestamptz and timestamp.
 constexpr std::string_view postgres_initial_schema = R"sql(
 CREATE TABLE events (
     id TEXT PRIMARY KEY,
@@ -180,12 +218,6 @@ CREATE TABLE run_cities (
 // queries. A JSON body is stored as jsonb, any other body as text, and the CHECK keeps exactly
 // one of the two set. eventcrawl_try_jsonb returns NULL for text that jsonb rejects (invalid
 // JSON, or an escaped NUL character), because PostgreSQL 15 has no non-throwing cast.
-//
-// Timestamps stay TEXT in ISO 8601 UTC here too, although timestamptz is the natural type.
-// Both stores must return the identical string "YYYY-MM-DDTHH:MM:SSZ" from every read path, and
-// PostgreSQL renders a timestamptz with the session's DateStyle ("2026-07-01 17:00:00+00")
-// unless every query formats it back with to_char.
-// TODO: move to timestamptz with formatting reads, for time-range queries on PostgreSQL.
 constexpr std::string_view postgres_archive_schema = R"sql(
 ALTER TABLE runs ADD COLUMN options JSONB;
 
@@ -217,9 +249,50 @@ CREATE INDEX events_city_lower_idx ON events (lower(city));
 CREATE INDEX events_location_idx ON events (latitude, longitude);
 )sql";
 
+// Version 3: instants become timestamptz and wall-clock times become timestamp, so that
+// PostgreSQL compares, indexes and validates them as times. The USING casts read the ISO 8601
+// text of versions 1 and 2; the session time zone is UTC, so a value without an offset is read
+// as UTC. Every read formats the values back to the text that SQLite returns. schema_version
+// keeps TEXT, because it records when a step ran and nothing compares it.
+//
+// start_local and end_local hold a wall-clock time in the event's own zone with no offset, which
+// is what timestamp (without time zone) means. A timestamptz would convert them through the
+// session zone and store a wrong instant.
+//
+// The listing query of a page joins the raw_pages key, because page numbers restart for each
+// query.
+constexpr std::string_view postgres_typed_times_schema = R"sql(
+SET LOCAL TIME ZONE 'UTC';
+
+ALTER TABLE events
+    ALTER COLUMN start_local TYPE timestamp USING start_local::timestamp,
+    ALTER COLUMN end_local TYPE timestamp USING end_local::timestamp,
+    ALTER COLUMN start_utc TYPE timestamptz USING start_utc::timestamptz,
+    ALTER COLUMN end_utc TYPE timestamptz USING end_utc::timestamptz,
+    ALTER COLUMN first_seen_at TYPE timestamptz USING first_seen_at::timestamptz,
+    ALTER COLUMN last_seen_at TYPE timestamptz USING last_seen_at::timestamptz;
+
+ALTER TABLE runs
+    ALTER COLUMN started_at TYPE timestamptz USING started_at::timestamptz,
+    ALTER COLUMN finished_at TYPE timestamptz USING finished_at::timestamptz;
+
+ALTER TABLE run_cities
+    ALTER COLUMN started_at TYPE timestamptz USING started_at::timestamptz,
+    ALTER COLUMN finished_at TYPE timestamptz USING finished_at::timestamptz;
+
+ALTER TABLE raw_pages
+    ALTER COLUMN captured_at TYPE timestamptz USING captured_at::timestamptz,
+    ADD COLUMN query TEXT NOT NULL DEFAULT '',
+    DROP CONSTRAINT raw_pages_pkey,
+    ADD PRIMARY KEY (run_id, city_slug, query, page_number, source);
+)sql";
+
 constexpr std::array postgres_list{
     migration{1, "events, event_tags, runs and run_cities", postgres_initial_schema},
     migration{2, "runs.options, raw_pages and export indexes", postgres_archive_schema},
+    migration{
+        3, "timestamptz instants and raw_pages.query in the key", postgres_typed_times_schema},
+    migration{4, "drop events indexes that no query reads", unused_indexes_schema},
 };
 
 }  // namespace

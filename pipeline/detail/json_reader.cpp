@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <boost/json/object.hpp>
+#include <charconv>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 namespace eventcrawl::pipeline::detail {
@@ -34,11 +36,25 @@ std::string child_path(std::string_view path, std::string_view key) {
     if (path.empty()) {
         return std::string(key);
     }
-    return fmt::format("{}.{}", path, key);
+    std::string joined;
+    joined.reserve(path.size() + 1 + key.size());
+    joined.append(path);
+    joined.push_back('.');
+    joined.append(key);
+    return joined;
 }
 
 std::string index_path(std::string_view path, std::size_t index) {
-    return fmt::format("{}[{}]", path, index);
+    char digits[20];
+    const auto [end, error] = std::to_chars(std::begin(digits), std::end(digits), index);
+    const std::string_view number(digits, static_cast<std::size_t>(end - digits));
+    std::string joined;
+    joined.reserve(path.size() + number.size() + 2);
+    joined.append(path);
+    joined.push_back('[');
+    joined.append(number);
+    joined.push_back(']');
+    return joined;
 }
 
 json_reader::json_reader(std::string source, std::vector<std::string>* warnings)

@@ -3,7 +3,9 @@
 #include <date/tz.h>
 
 #include <charconv>
+#include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace eventcrawl::pipeline::detail {
 
@@ -61,6 +63,50 @@ std::optional<std::chrono::seconds> parse_time_part(std::string_view text) {
            std::chrono::seconds{*seconds};
 }
 
+// Writes `value` as `width` zero-padded decimal digits at out[pos].
+void write_digits(std::string& out, std::size_t pos, unsigned value, std::size_t width) {
+    for (std::size_t i = pos + width; i > pos; --i) {
+        out[i - 1] = static_cast<char>('0' + value % 10);
+        value /= 10;
+    }
+}
+
+// Hash and equality that accept std::string_view keys, so a lookup by view copies nothing.
+struct name_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const noexcept {
+        return std::hash<std::string_view>{}(name);
+    }
+};
+
+// Zones already resolved by find_zone, because every event of a page names a zone and a
+// crawl reads only a few distinct zones.
+class zone_cache {
+public:
+    const date::time_zone* find(std::string_view name) {
+        const std::lock_guard lock(mutex_);
+        if (const auto found = zones_.find(name); found != zones_.end()) {
+            return found->second;
+        }
+        const date::time_zone* zone = nullptr;
+        try {
+            zone = date::locate_zone(name);
+        } catch (const std::runtime_error&) {
+            zone = nullptr;
+        }
+        // Unknown names come from the input, so they are cached only up to a bound.
+        if (zone != nullptr || zones_.size() < max_entries) {
+            zones_.emplace(std::string(name), zone);
+        }
+        return zone;
+    }
+
+private:
+    static constexpr std::size_t max_entries = 4096;
+    std::mutex mutex_;
+    std::unordered_map<std::string, const date::time_zone*, name_hash, std::equal_to<>> zones_;
+};
+
 }  // namespace
 
 std::optional<local_seconds> parse_local_iso(std::string_view text) {
@@ -76,12 +122,19 @@ std::optional<local_seconds> parse_local_iso(std::string_view text) {
 }
 
 std::optional<std::string> join_local_iso(std::string_view date_text, std::string_view time_text) {
-    const auto day = parse_date_part(date_text);
-    const auto time_of_day = parse_time_part(time_text);
-    if (!day || !time_of_day) {
+    if (!parse_date_part(date_text) || !parse_time_part(time_text)) {
         return std::nullopt;
     }
-    return date::format("%FT%T", date::local_days{*day} + *time_of_day);
+    // Both parts are valid, so the text is already in "%FT%T" form once seconds are added.
+    std::string joined;
+    joined.reserve(19);
+    joined.append(date_text);
+    joined.push_back('T');
+    joined.append(time_text);
+    if (time_text.size() == 5) {
+        joined.append(":00");
+    }
+    return joined;
 }
 
 std::optional<offset_time> parse_offset_iso(std::string_view text) {
@@ -119,11 +172,8 @@ const date::time_zone* find_zone(std::string_view name) {
     if (name.empty()) {
         return nullptr;
     }
-    try {
-        return date::locate_zone(name);
-    } catch (const std::runtime_error&) {
-        return nullptr;
-    }
+    static zone_cache cache;
+    return cache.find(name);
 }
 
 sys_seconds local_to_utc(const date::time_zone& zone, local_seconds local) {
@@ -135,7 +185,21 @@ sys_seconds local_to_utc(const date::time_zone& zone, local_seconds local) {
 }
 
 std::string format_utc(sys_seconds instant) {
-    return date::format("%FT%TZ", instant);
+    const date::sys_days day = std::chrono::floor<date::days>(instant);
+    const date::year_month_day ymd{day};
+    const int year = static_cast<int>(ymd.year());
+    if (year < 0 || year > 9999) {
+        return date::format("%FT%TZ", instant);
+    }
+    const auto seconds = static_cast<unsigned>((instant - day).count());
+    std::string text = "0000-00-00T00:00:00Z";
+    write_digits(text, 0, static_cast<unsigned>(year), 4);
+    write_digits(text, 5, static_cast<unsigned>(ymd.month()), 2);
+    write_digits(text, 8, static_cast<unsigned>(ymd.day()), 2);
+    write_digits(text, 11, seconds / 3600, 2);
+    write_digits(text, 14, seconds / 60 % 60, 2);
+    write_digits(text, 17, seconds % 60, 2);
+    return text;
 }
 
 }  // namespace eventcrawl::pipeline::detail

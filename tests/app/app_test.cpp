@@ -1,5 +1,9 @@
 // End-to-end tests of the eventcrawl command line that need neither Chromium nor PostgreSQL.
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -97,52 +101,65 @@ TEST_SUITE("app") {
         CHECK(result.output.find("/nonexistent-folder") != std::string::npos);
     }
 
-    TEST_CASE("crawl rejects malformed city list") {
+    TEST_CASE("crawl bad input writes nothing") {
         temp_dir dir;
         const auto cities = dir.path() / "cities.yaml";
         write_file(cities,
                    "cities:\n  - slug: ny--new-york\n    name: New York\n    latitude: north\n");
-        const auto result = run_command({eventcrawl_binary,
-                                         "crawl",
-                                         "--cities",
-                                         cities.string(),
-                                         "--db",
-                                         "sqlite:" + (dir.path() / "events.db").string()});
-        CAPTURE(result.output);
-        CHECK(result.exit_code == 1);
-        CHECK(result.output.find("cities.yaml") != std::string::npos);
-        CHECK(result.output.find("line") != std::string::npos);
-    }
+        const std::string known_cities = (source_dir / "cities.yaml").string();
+        const std::string database = (dir.path() / "events.db").string();
+        const std::string missing_cities = (dir.path() / "missing.yaml").string();
 
-    TEST_CASE("crawl rejects unknown city") {
-        temp_dir dir;
-        const auto result = run_command({eventcrawl_binary,
-                                         "crawl",
-                                         "--cities",
-                                         (source_dir / "cities.yaml").string(),
-                                         "--city",
-                                         "ny--new-yrok",
-                                         "--db",
-                                         "sqlite:" + (dir.path() / "events.db").string()});
-        CAPTURE(result.output);
-        CHECK(result.exit_code == 1);
-        CHECK(result.output.find("ny--new-yrok") != std::string::npos);
-        CHECK(result.output.find("ny--new-york") != std::string::npos);
-    }
+        // A bound socket that does not listen refuses connections on its port.
+        const int silent_socket = ::socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(silent_socket >= 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(silent_socket, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        socklen_t length = sizeof address;
+        REQUIRE(::getsockname(silent_socket, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+        const std::string silent_url =
+            "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
 
-    TEST_CASE("crawl rejects bad base url") {
-        temp_dir dir;
-        const auto result = run_command({eventcrawl_binary,
-                                         "crawl",
-                                         "--cities",
-                                         (source_dir / "cities.yaml").string(),
-                                         "--base-url",
-                                         "127.0.0.1:8080",
-                                         "--db",
-                                         "sqlite:" + (dir.path() / "events.db").string()});
-        CAPTURE(result.output);
-        CHECK(result.exit_code == 1);
-        CHECK(result.output.find("--base-url") != std::string::npos);
+        struct bad_input {
+            std::vector<std::string> arguments;
+            std::string named_value;
+            std::string database;
+        };
+        const std::vector<bad_input> table{
+            {{"--cities", missing_cities}, missing_cities, "sqlite:" + database},
+            {{"--cities", cities.string()}, "cities.yaml:2", "sqlite:" + database},
+            {{"--cities", known_cities, "--city", "ny--new-yrok"},
+             "ny--new-yrok",
+             "sqlite:" + database},
+            {{"--cities", known_cities, "--base-url", "127.0.0.1:8080"},
+             "127.0.0.1:8080",
+             "sqlite:" + database},
+            {{"--cities", known_cities, "--city", "ny--new-york", "--base-url", silent_url},
+             silent_url,
+             "sqlite:" + database},
+            {{"--cities", known_cities, "--city", "ny--new-york"}, "mysql://x", "mysql://x"},
+            {{"--cities", known_cities, "--city", "ny--new-york"},
+             "/nonexistent-folder",
+             "sqlite:/nonexistent-folder/events.db"},
+        };
+        for (const auto& row : table) {
+            std::vector<std::string> command{eventcrawl_binary, "crawl", "--db", row.database};
+            command.insert(command.end(), row.arguments.begin(), row.arguments.end());
+            const auto result = run_command(command);
+            CAPTURE(row.named_value);
+            CAPTURE(result.output);
+            CHECK(result.exit_code == 1);
+            const auto error_line = result.output.find("error: ");
+            REQUIRE(error_line != std::string::npos);
+            const auto line_end = result.output.find('\n', error_line);
+            const auto line = result.output.substr(error_line, line_end - error_line);
+            CHECK(line.find(row.named_value) != std::string::npos);
+            CHECK(result.output.find("error: ", error_line + 1) == std::string::npos);
+            CHECK_FALSE(std::filesystem::exists(database));
+        }
+        ::close(silent_socket);
     }
 
     TEST_CASE("help lists every option") {

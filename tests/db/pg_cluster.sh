@@ -55,11 +55,12 @@ runuser -u postgres -- "$pg_bin/initdb" -D "$root/data" -U postgres -A trust -E 
 
 # Another process can take the chosen port between free_port and the server start, so retry.
 port=
+server_options=
 for attempt in 1 2 3; do
     port=$(free_port)
+    server_options="-k $root -p $port -h 127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     if runuser -u postgres -- "$pg_bin/pg_ctl" -D "$root/data" -l "$root/server.log" -w -t 30 \
-        -o "-k $root -p $port -h 127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-        start >/dev/null; then
+        -o "$server_options" start >/dev/null; then
         started=1
         break
     fi
@@ -75,6 +76,13 @@ fi
 
 export EVENTCRAWL_TEST_PG_DSN="postgresql://postgres@127.0.0.1:$port/eventcrawl_test"
 export EVENTCRAWL_TEST_PG_PORT="$port"
+# For tests that stop, start or restart the server: run pg_ctl from PG_BIN as the postgres user
+# with -D "$EVENTCRAWL_TEST_PG_DATA" -l "$EVENTCRAWL_TEST_PG_LOG", and for a start also with
+# -o "$EVENTCRAWL_TEST_PG_SERVER_OPTIONS" (port, socket folder and settings of the first start).
+export EVENTCRAWL_TEST_PG_BIN="$pg_bin"
+export EVENTCRAWL_TEST_PG_DATA="$root/data"
+export EVENTCRAWL_TEST_PG_LOG="$root/server.log"
+export EVENTCRAWL_TEST_PG_SERVER_OPTIONS="$server_options"
 set +e
 "$@"
 status=$?

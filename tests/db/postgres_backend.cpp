@@ -66,6 +66,10 @@ public:
         exec("DROP FUNCTION reject_" + table + "()");
     }
 
+    std::string iso_text(const std::string& column) const override {
+        return "to_char(" + column + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+    }
+
     bool keeps_json_bytes() const override { return false; }
 
 private:

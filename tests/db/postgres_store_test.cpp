@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -15,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "db/batch_writer.hpp"
+#include "db/detail/migration.hpp"
 #include "db/store.hpp"
 #include "pipeline/event_record.hpp"
 #include "tests/db/test_support.hpp"
@@ -35,7 +38,8 @@ std::string test_dsn() {
     return dsn;
 }
 
-// A connection for checking what the store wrote. Constructing it empties the database.
+// A connection for checking what the store wrote. Constructing it empties the database. Its
+// session shows timestamptz values in UTC ("2026-07-01 10:00:00+00").
 class pg_probe {
 public:
     pg_probe() : connection_{test_dsn()} {
@@ -43,6 +47,8 @@ public:
         transaction.exec0("DROP SCHEMA public CASCADE");
         transaction.exec0("CREATE SCHEMA public");
         transaction.commit();
+        pqxx::nontransaction session{connection_};
+        session.exec0("SET TIME ZONE 'UTC'");
     }
 
     void exec(const std::string& sql) {
@@ -127,6 +133,56 @@ std::string dsn_with_password(const std::string& password) {
     return user + ":" + password + dsn.substr(user.size());
 }
 
+std::string required_env(const char* name) {
+    const char* value = std::getenv(name);
+    REQUIRE_MESSAGE(value != nullptr,
+                    name << " is not set; run this suite through tests/db/pg_cluster.sh");
+    return value;
+}
+
+// Runs pg_ctl on the throwaway cluster (as the postgres user, like pg_cluster.sh) and returns
+// its exit status. `action` is "status", "stop", "start" or "restart". Stop and restart use fast
+// mode, which ends every client session, and start uses the options of the first start.
+int pg_ctl(const std::string& action) {
+    const std::string command =
+        "runuser -u postgres -- '" + required_env("EVENTCRAWL_TEST_PG_BIN") + "/pg_ctl' -D '" +
+        required_env("EVENTCRAWL_TEST_PG_DATA") + "' -l '" +
+        required_env("EVENTCRAWL_TEST_PG_LOG") + "' -w -t 60 " +
+        (action == "start" ? "-o '" + required_env("EVENTCRAWL_TEST_PG_SERVER_OPTIONS") + "' "
+                           : std::string{"-m fast "}) +
+        action + " >/dev/null";
+    return std::system(command.c_str());
+}
+
+// Starts the cluster again on destruction when a test left it stopped, so that later tests
+// find it running whatever failed.
+class running_server_guard {
+public:
+    running_server_guard() = default;
+    ~running_server_guard() {
+        if (pg_ctl("status") != 0) {
+            pg_ctl("start");
+        }
+    }
+    running_server_guard(const running_server_guard&) = delete;
+    running_server_guard& operator=(const running_server_guard&) = delete;
+};
+
+// The first column of the first row, read on a new connection (the probe's connection does not
+// survive a server restart).
+std::string fresh_text(const std::string& sql) {
+    pqxx::connection connection{test_dsn()};
+    pqxx::nontransaction query{connection};
+    const pqxx::row row = query.exec1(sql);
+    return row[0].is_null() ? std::string{"<null>"} : row[0].as<std::string>();
+}
+
+pipeline::event_record tagged_event(int number) {
+    pipeline::event_record event = full_event("r" + std::to_string(number));
+    event.tags = {"EventbriteCategory/103", "EventbriteFormat/11", "EventbriteSubCategory/3004"};
+    return event;
+}
+
 std::string error_of(const std::function<void()>& action) {
     try {
         action();
@@ -143,7 +199,7 @@ TEST_SUITE("db") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());
 
-        CHECK(probe.text("SELECT max(version) FROM schema_version") == "2");
+        CHECK(probe.text("SELECT max(version) FROM schema_version") == "4");
         CHECK(probe.text("SELECT count(*) FROM information_schema.columns "
                          "WHERE table_name = 'events'") == "27");
         CHECK(probe.text("SELECT data_type FROM information_schema.columns "
@@ -155,8 +211,8 @@ TEST_SUITE("db") {
 
         probe.exec("UPDATE schema_version SET applied_at = 'marker'");
         auto reopened = db::open_store(test_dsn());
-        CHECK(probe.text("SELECT count(*) FROM schema_version") == "2");
-        CHECK(probe.text("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") == "2");
+        CHECK(probe.text("SELECT count(*) FROM schema_version") == "4");
+        CHECK(probe.text("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") == "4");
     }
 
     TEST_CASE("postgres newer schema rejected") {
@@ -167,7 +223,7 @@ TEST_SUITE("db") {
         const std::string message = error_of([] { db::open_store(test_dsn()); });
 
         CHECK(message.find("schema version 99") != std::string::npos);
-        CHECK(message.find("versions up to 2;") != std::string::npos);
+        CHECK(message.find("versions up to 4;") != std::string::npos);
         CHECK(message.find(test_dsn()) != std::string::npos);
     }
 
@@ -187,8 +243,10 @@ TEST_SUITE("db") {
 
         CHECK(store->count_events() == 2);
         CHECK(probe.text("SELECT name FROM events WHERE id = '1'") == "Harbor Swing (second set)");
-        CHECK(probe.text("SELECT first_seen_at FROM events WHERE id = '1'") == first_seen);
-        CHECK(probe.text("SELECT last_seen_at FROM events WHERE id = '1'") == second_seen);
+        CHECK(probe.text("SELECT first_seen_at FROM events WHERE id = '1'") ==
+              "2026-07-01 10:00:00+00");
+        CHECK(probe.text("SELECT last_seen_at FROM events WHERE id = '1'") ==
+              "2026-07-02 11:30:00+00");
         CHECK(probe.text("SELECT price_max_minor FROM events WHERE id = '1'") == "<null>");
         CHECK(probe.text("SELECT price_min_minor FROM events WHERE id = '1'") == "1500");
         CHECK(probe.text("SELECT latitude FROM events WHERE id = '1'") == "37.7749");
@@ -349,7 +407,8 @@ TEST_SUITE("db") {
         CHECK(probe.text("SELECT data_type FROM information_schema.columns WHERE table_name = "
                          "'runs' AND column_name = 'options'") == "jsonb");
         CHECK_THROWS_WITH_AS(probe.exec("INSERT INTO raw_pages VALUES (" + std::to_string(run_id) +
-                                        ", 'x', 1, '', 200, '', 'file', NULL, NULL, '')"),
+                                        ", 'x', 1, '', 200, '', 'file', NULL, NULL, "
+                                        "'2026-07-01T10:00:00Z')"),
                              doctest::Contains("raw_pages_one_body"),
                              pqxx::check_violation);
 
@@ -359,18 +418,170 @@ TEST_SUITE("db") {
                              db::store_error);
     }
 
-    TEST_CASE("postgres export indexes exist") {
+    TEST_CASE("postgres export indexes exact") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());
-        const std::array<const char*, 5> indexes{"events_start_utc_idx",
-                                                 "events_city_idx",
-                                                 "events_city_lower_idx",
-                                                 "events_location_idx",
-                                                 "event_tags_tag_idx"};
-        for (const char* index : indexes) {
-            CAPTURE(index);
-            CHECK(probe.text(std::string{"SELECT count(*) FROM pg_indexes WHERE indexname = '"} +
-                             index + "'") == "1");
+        // Time range, lower(city), location and tag, plus the two primary keys.
+        CHECK(probe.text("SELECT string_agg(indexname, ',' ORDER BY indexname COLLATE \"C\") "
+                         "FROM pg_indexes WHERE tablename IN ('events', 'event_tags')") ==
+              "event_tags_pkey,event_tags_tag_idx,events_city_lower_idx,events_location_idx,"
+              "events_pkey,events_start_utc_idx");
+    }
+
+    TEST_CASE("postgres time columns typed") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        struct column_case {
+            const char* table;
+            const char* column;
+            const char* type;
+        };
+        const std::array<column_case, 12> cases{{
+            {"events", "start_local", "timestamp without time zone"},
+            {"events", "end_local", "timestamp without time zone"},
+            {"events", "start_utc", "timestamp with time zone"},
+            {"events", "end_utc", "timestamp with time zone"},
+            {"events", "first_seen_at", "timestamp with time zone"},
+            {"events", "last_seen_at", "timestamp with time zone"},
+            {"runs", "started_at", "timestamp with time zone"},
+            {"runs", "finished_at", "timestamp with time zone"},
+            {"run_cities", "started_at", "timestamp with time zone"},
+            {"run_cities", "finished_at", "timestamp with time zone"},
+            {"raw_pages", "captured_at", "timestamp with time zone"},
+            {"raw_pages", "query", "text"},
+        }};
+        for (const column_case& item : cases) {
+            CAPTURE(item.table);
+            CAPTURE(item.column);
+            CHECK(probe.text(std::string{"SELECT data_type FROM information_schema.columns "
+                                         "WHERE table_name = '"} +
+                             item.table + "' AND column_name = '" + item.column + "'") ==
+                  item.type);
         }
+        CHECK(probe.text("SELECT string_agg(attname, ',' ORDER BY array_position(conkey, attnum)) "
+                         "FROM pg_constraint JOIN pg_attribute ON attrelid = conrelid "
+                         "AND attnum = ANY (conkey) WHERE conname = 'raw_pages_pkey'") ==
+              "run_id,city_slug,query,page_number,source");
+    }
+
+    TEST_CASE("postgres version 2 upgrades in place") {
+        pg_probe probe;
+        // A database as version 2 left it: every time is ISO 8601 text.
+        for (const db::detail::migration& step : db::detail::postgres_migrations()) {
+            if (step.version <= 2) {
+                probe.exec(std::string{step.sql});
+            }
+        }
+        probe.exec(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at TEXT "
+            "NOT NULL); INSERT INTO schema_version VALUES (1, '2026-01-01T00:00:00Z'), "
+            "(2, '2026-01-01T00:00:00Z')");
+        probe.exec(
+            "INSERT INTO events (id, name, start_local, end_local, start_utc, end_utc, is_online, "
+            "is_free, is_cancelled, first_seen_at, last_seen_at) VALUES ('v2', 'Old event', "
+            "'2026-07-01T18:00:00', NULL, '2026-07-01T22:00:00Z', NULL, 0, 1, 0, "
+            "'2026-06-01T08:00:00Z', '2026-06-02T09:30:15Z')");
+        probe.exec("INSERT INTO event_tags VALUES ('v2', 'EventbriteFormat/11')");
+        probe.exec(
+            "INSERT INTO runs (id, mode, command, status, started_at, finished_at, options) "
+            "VALUES (7, 'async', 'eventcrawl crawl', 'ok', '2026-06-02T09:00:00Z', "
+            "'2026-06-02T09:31:00Z', '{}')");
+        probe.exec(
+            "INSERT INTO run_cities VALUES (7, 'ny--new-york', 'ok', 2, 40, 0, NULL, "
+            "'2026-06-02T09:00:01Z', NULL)");
+        probe.exec(
+            "INSERT INTO raw_pages (run_id, city_slug, page_number, url, http_status, "
+            "content_type, source, body_text, captured_at) VALUES (7, 'ny--new-york', 1, "
+            "'http://127.0.0.1/p1', 200, 'text/html', 'listing_html', '<html></html>', "
+            "'2026-06-02T09:00:02Z')");
+
+        auto store = db::open_store(test_dsn());
+
+        CHECK(probe.text("SELECT max(version) FROM schema_version") == "4");
+        std::vector<pipeline::event_record> events;
+        std::vector<std::string> seen;
+        store->for_each_event({},
+                              [&](const pipeline::event_record& event,
+                                  std::string_view first_seen_at,
+                                  std::string_view last_seen_at) {
+                                  events.push_back(event);
+                                  seen.emplace_back(first_seen_at);
+                                  seen.emplace_back(last_seen_at);
+                              });
+        REQUIRE(events.size() == 1);
+        CHECK(events[0].start_local == "2026-07-01T18:00:00");
+        CHECK_FALSE(events[0].end_local.has_value());
+        CHECK(events[0].start_utc == "2026-07-01T22:00:00Z");
+        CHECK_FALSE(events[0].end_utc.has_value());
+        CHECK(events[0].tags == std::vector<std::string>{"EventbriteFormat/11"});
+        CHECK(seen == std::vector<std::string>{"2026-06-01T08:00:00Z", "2026-06-02T09:30:15Z"});
+
+        const auto run = store->find_run(7);
+        REQUIRE(run.has_value());
+        CHECK(run->started_at == "2026-06-02T09:00:00Z");
+        CHECK(run->finished_at == "2026-06-02T09:31:00Z");
+        const auto cities = store->city_results(7);
+        REQUIRE(cities.size() == 1);
+        CHECK(cities[0].started_at == "2026-06-02T09:00:01Z");
+        CHECK(cities[0].finished_at.empty());
+        const auto pages = store->load_pages(7);
+        REQUIRE(pages.size() == 1);
+        CHECK(pages[0].captured_at == "2026-06-02T09:00:02Z");
+        CHECK(pages[0].query.empty());
+        CHECK(pages[0].body == "<html></html>");
+    }
+
+    TEST_CASE("postgres batch lands once after restart") {
+        const running_server_guard guard;
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        std::string log;
+        db::batch_stats stats;
+        {
+            const db_log_capture capture;
+            db::batch_writer writer{*store, 1000, std::chrono::minutes{1}};
+            for (int number = 0; number < 50; ++number) {
+                writer.add(tagged_event(number));
+            }
+            CHECK(writer.flush() == 50);
+
+            REQUIRE(pg_ctl("restart") == 0);
+
+            // Half of the second batch updates events of the first.
+            for (int number = 25; number < 75; ++number) {
+                writer.add(tagged_event(number));
+            }
+            CHECK(writer.flush() == 50);
+            stats = writer.stats();
+            log = capture.text();
+        }
+
+        CHECK(stats.failed_flushes == 0);
+        CHECK(stats.rows_written == 100);
+        CHECK(log.find("Lost PostgreSQL connection") != std::string::npos);
+        CHECK(fresh_text("SELECT count(*) FROM events") == "75");
+        CHECK(fresh_text("SELECT count(*) FROM event_tags") == "225");
+        CHECK(store->count_events() == 75);
+    }
+
+    TEST_CASE("postgres down past retries fails") {
+        const running_server_guard guard;
+        pg_probe probe;
+        const std::string dsn = dsn_with_password("down-pass");
+        auto store = db::open_store(dsn);
+        const std::vector<pipeline::event_record> batch{tagged_event(1)};
+
+        REQUIRE(pg_ctl("stop") == 0);
+        const std::string message = error_of([&] { store->upsert_events(batch, first_seen); });
+        REQUIRE(pg_ctl("start") == 0);
+
+        CHECK(message.find("upsert of a batch of events failed") != std::string::npos);
+        CHECK(message.find("postgres:***@127.0.0.1") != std::string::npos);
+        CHECK(message.find("down-pass") == std::string::npos);
+        CHECK(message.find("7 attempts to reconnect failed") != std::string::npos);
+        CHECK(message.find("check that the PostgreSQL server runs") != std::string::npos);
+        // The same store works again once the server is back.
+        store->upsert_events(batch, first_seen);
+        CHECK(store->count_events() == 1);
     }
 }

@@ -37,6 +37,8 @@ public:
         probe_->exec("DROP TRIGGER reject_" + table);
     }
 
+    std::string iso_text(const std::string& column) const override { return column; }
+
     bool keeps_json_bytes() const override { return true; }
 
 private:

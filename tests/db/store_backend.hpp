@@ -35,6 +35,9 @@ public:
     // Removes the trigger that reject_insert created on `table`.
     virtual void allow_insert(const std::string& table) = 0;
 
+    // SQL that reads a time column as the ISO 8601 text the store returns, for probes.
+    virtual std::string iso_text(const std::string& column) const = 0;
+
     // Whether load_pages returns a JSON body byte for byte (false when it is kept as jsonb).
     virtual bool keeps_json_bytes() const = 0;
 };

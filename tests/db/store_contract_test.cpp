@@ -1,10 +1,16 @@
 // The store contract, checked on the backend that this executable links (SQLite in db_test,
 // PostgreSQL in db_postgres_test).
 #include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "db/store.hpp"
@@ -48,6 +54,62 @@ std::vector<std::string> ids_of(const std::vector<exported_event>& rows) {
     }
     return ids;
 }
+
+// A forked process that runs `setup`, reports whether it succeeded through a pipe, and then
+// waits until it is killed. The destructor kills and reaps it if the test did not.
+class child_process {
+public:
+    explicit child_process(const std::function<bool()>& setup) {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            ::close(fds[0]);
+            char status = 'E';
+            try {
+                status = setup() ? 'R' : 'E';
+            } catch (...) {
+                status = 'E';
+            }
+            [[maybe_unused]] const auto written = ::write(fds[1], &status, 1);
+            // Waits for SIGKILL without running any destructor of the parent's objects.
+            for (;;) {
+                ::pause();
+            }
+        }
+        ::close(fds[1]);
+        read_fd_ = fds[0];
+    }
+
+    ~child_process() {
+        kill();
+        if (read_fd_ >= 0) {
+            ::close(read_fd_);
+        }
+    }
+
+    child_process(const child_process&) = delete;
+    child_process& operator=(const child_process&) = delete;
+
+    // Blocks until the child reports; false when setup failed or the child died first.
+    bool wait_ready() {
+        char status = 0;
+        return ::read(read_fd_, &status, 1) == 1 && status == 'R';
+    }
+
+    void kill() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+            pid_ = -1;
+        }
+    }
+
+private:
+    pid_t pid_ = -1;
+    int read_fd_ = -1;
+};
 
 std::string error_of(const std::function<void()>& action) {
     try {
@@ -220,7 +282,8 @@ TEST_SUITE("db") {
         CHECK(message.find("test trigger rejected the row") != std::string::npos);
         CHECK(store->count_events() == 1);
         CHECK(backend->text("SELECT name FROM events WHERE id = 'keep'") == "old name");
-        CHECK(backend->text("SELECT last_seen_at FROM events WHERE id = 'keep'") == first_seen);
+        CHECK(backend->text("SELECT " + backend->iso_text("last_seen_at") +
+                            " FROM events WHERE id = 'keep'") == first_seen);
         CHECK(backend->text("SELECT count(*) FROM event_tags WHERE event_id = 'new1'") == "0");
 
         // The store stays usable after the rollback.
@@ -456,7 +519,8 @@ TEST_SUITE("db") {
                 run_id, city_of("ny--new-york", "ok", 1), events, other_city, second_seen);
         });
         CHECK(message.find("page 1 of city 'il--chicago'") != std::string::npos);
-        CHECK(backend->text("SELECT last_seen_at FROM events WHERE id = '901'") == first_seen);
+        CHECK(backend->text("SELECT " + backend->iso_text("last_seen_at") +
+                            " FROM events WHERE id = '901'") == first_seen);
     }
 
     TEST_CASE("store failed commit_city writes nothing") {
@@ -536,5 +600,92 @@ TEST_SUITE("db") {
             CAPTURE(item.name);
             CHECK(ids_of(export_events(*store, item.filter)) == item.expected);
         }
+    }
+
+    TEST_CASE("store pages of two queries kept") {
+        auto backend = make_backend();
+        CAPTURE(backend->name());
+        auto store = backend->open();
+        const std::int64_t run_id = store->begin_run({"async", "eventcrawl crawl", "{}"});
+        std::vector<db::archived_page> pages{page_of("ny--new-york", 1, "whole listing"),
+                                             page_of("ny--new-york", 1, "december"),
+                                             page_of("ny--new-york", 2, "december page 2")};
+        pages[1].query = "start_date=2026-12-01&end_date=2026-12-31";
+        pages[2].query = pages[1].query;
+        store->archive_pages(run_id, pages);
+        // The same key again replaces only the page of that query.
+        pages[1].body = "december again";
+        store->archive_pages(run_id, std::span{pages}.subspan(1, 1));
+
+        const std::vector<db::archived_page> loaded = store->load_pages(run_id);
+
+        REQUIRE(loaded.size() == 3);
+        CHECK(loaded[0].query.empty());
+        CHECK(loaded[0].body == "whole listing");
+        CHECK(loaded[1].query == "start_date=2026-12-01&end_date=2026-12-31");
+        CHECK(loaded[1].page_number == 1);
+        CHECK(loaded[1].body == "december again");
+        CHECK(loaded[2].query == "start_date=2026-12-01&end_date=2026-12-31");
+        CHECK(loaded[2].page_number == 2);
+        CHECK(backend->text("SELECT count(*) FROM raw_pages") == "3");
+    }
+
+    TEST_CASE("store claim excludes second claim") {
+        auto backend = make_backend();
+        CAPTURE(backend->name());
+        auto store = backend->open();
+        auto other_store = backend->open();
+        const std::int64_t run_id = store->begin_run({"async", "eventcrawl crawl", "{}"});
+
+        auto claim = store->claim_run(run_id);
+        REQUIRE(claim != nullptr);
+        CHECK(claim->run_id() == run_id);
+
+        std::string message;
+        try {
+            other_store->claim_run(run_id);
+        } catch (const db::run_claimed_error& error) {
+            message = error.what();
+        }
+        CHECK(message.find("run " + std::to_string(run_id) + " ") != std::string::npos);
+        CHECK(message.find("another eventcrawl process") != std::string::npos);
+        CHECK(message.find("pid " + std::to_string(::getpid()) + " on host") != std::string::npos);
+        // Another run is free while this one is held.
+        CHECK(other_store->claim_run(run_id + 1) != nullptr);
+
+        claim.reset();
+        auto second = other_store->claim_run(run_id);
+        CHECK(second != nullptr);
+    }
+
+    TEST_CASE("store claim freed by killed process") {
+        auto backend = make_backend();
+        CAPTURE(backend->name());
+        auto store = backend->open();
+        const std::int64_t run_id = store->begin_run({"async", "eventcrawl crawl", "{}"});
+
+        child_process holder{[&backend, run_id] {
+            // Static, so that the store and the claim outlive the setup until the kill.
+            static std::unique_ptr<db::store> child_store;
+            static std::unique_ptr<db::run_claim> claim;
+            child_store = backend->open();
+            claim = child_store->claim_run(run_id);
+            return claim != nullptr;
+        }};
+        REQUIRE(holder.wait_ready());
+        CHECK_THROWS_AS(store->claim_run(run_id), db::run_claimed_error);
+
+        holder.kill();
+        // PostgreSQL ends the dead client's session, and so drops its lock, a moment after the
+        // kill, so the claim is tried again for up to 30 s.
+        std::unique_ptr<db::run_claim> claim;
+        for (int attempt = 0; attempt < 300 && claim == nullptr; ++attempt) {
+            try {
+                claim = store->claim_run(run_id);
+            } catch (const db::run_claimed_error&) {
+                std::this_thread::sleep_for(std::chrono::milliseconds{100});
+            }
+        }
+        CHECK(claim != nullptr);
     }
 }
