@@ -16,9 +16,11 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 
 #include "app/clock.hpp"
 #include "app/crawl_report.hpp"
@@ -266,7 +268,57 @@ void write_summary_json(const std::string& path,
     }
 }
 
+// Joins a multi-line message into one line, because libpq ends a connection error with a newline
+// and a tab-indented hint that would split the final error line of a crawl.
+std::string single_line(std::string_view message) {
+    std::string line;
+    bool in_break = false;
+    for (const char character : message) {
+        if (character == '\n' || character == '\r' || (in_break && character == '\t')) {
+            in_break = true;
+            continue;
+        }
+        if (in_break && !line.empty() && line.back() != ' ') {
+            line.push_back(' ');
+        }
+        in_break = false;
+        line.push_back(character);
+    }
+    return line;
+}
+
 }  // namespace
+
+std::chrono::sys_days parse_split_from(const std::string& text) {
+    const auto invalid = [&] {
+        return std::invalid_argument(
+            fmt::format("--split-from '{}' is not a valid date; expected YYYY-MM-DD, such as "
+                        "2024-01-31",
+                        text));
+    };
+    if (text.size() != 10 || text[4] != '-' || text[7] != '-') {
+        throw invalid();
+    }
+    const auto number = [&](std::size_t offset, std::size_t length) {
+        int value = 0;
+        const char* first = text.data() + offset;
+        const char* last = first + length;
+        const auto [end, error] = std::from_chars(first, last, value);
+        if (error != std::errc() || end != last) {
+            throw invalid();
+        }
+        return value;
+    };
+    const auto year = number(0, 4);
+    const auto month = static_cast<unsigned>(number(5, 2));
+    const auto day = static_cast<unsigned>(number(8, 2));
+    const std::chrono::year_month_day date{
+        std::chrono::year(year), std::chrono::month(month), std::chrono::day(day)};
+    if (!date.ok()) {
+        throw invalid();
+    }
+    return std::chrono::sys_days(date);
+}
 
 std::string options_to_json(const crawl_options& options) {
     json::object object;
@@ -283,6 +335,7 @@ std::string options_to_json(const crawl_options& options) {
     object["mode"] = options.mode;
     object["max_pages"] = options.max_pages;
     object["split_horizon_days"] = options.split_horizon_days;
+    object["split_from"] = options.split_from;
     object["rate_per_host"] = options.rate_per_host;
     object["page_timeout_s"] = options.page_timeout.count();
     return json::serialize(object);
@@ -305,6 +358,7 @@ crawl_options options_from_json(const std::string& text, crawl_options base) {
         read_string("base_url", base.base_url);
     }
     read_string("mode", base.mode);
+    read_string("split_from", base.split_from);
     base.city_slugs.clear();
     if (const auto* slugs = object.if_contains("city_slugs");
         slugs != nullptr && slugs->is_array()) {
@@ -555,7 +609,7 @@ int run_crawl(const crawl_options& requested) {
         fmt::print(stderr,
                    "error: database {}: {}; finish the run later with --resume {}\n",
                    db::mask_dsn(options.db_dsn),
-                   database_failure,
+                   single_line(database_failure),
                    run_id);
         return exit_some_cities_failed;
     }

@@ -21,6 +21,8 @@ struct crawl_options {
     std::vector<std::string> browser_urls;
     std::string chromium_path = "/usr/lib/chromium/chromium";
     int pages_per_browser = 200;
+    // true: every city gets a new browser context and page target; false reuses them.
+    bool fresh_context_per_city = false;
     int max_pages = 0;             // 0: no limit
     double rate_per_host = 0.0;    // page requests per second to one host; 0: unlimited
     int split_horizon_days = 365;  // days a capped listing is split over; 0: no splitting
@@ -33,7 +35,14 @@ struct crawl_options {
     std::string command_line;
     std::int64_t resume_run_id = 0;  // 0: a new run
     std::string summary_json_path;   // empty: no machine-readable summary
+    // First day (YYYY-MM-DD) of a capped listing's date split; empty: the earlier of today and
+    // the earliest event start on the capped page.
+    std::string split_from;
 };
+
+// Parses a --split-from date such as "2024-01-31". Throws std::invalid_argument naming the value
+// and the expected form.
+std::chrono::sys_days parse_split_from(const std::string& text);
 
 // Exit codes of `eventcrawl crawl`.
 inline constexpr int exit_ok = 0;

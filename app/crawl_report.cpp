@@ -28,6 +28,9 @@ std::string kind_from_phase(const page_problem& problem) {
     if (phase == "capped") {
         return std::string(kinds::capped);
     }
+    if (phase == "empty_page") {
+        return std::string(kinds::empty_page);
+    }
     if (phase != "transform" && problem.http_status >= 500 && problem.http_status <= 599) {
         return std::string(kinds::http_5xx);
     }

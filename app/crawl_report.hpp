@@ -21,6 +21,7 @@ inline constexpr std::string_view bot_wall = "bot_wall";      // 403 WAF page or
 inline constexpr std::string_view timeout = "timeout";        // page or CDP deadline passed
 inline constexpr std::string_view network = "network_error";  // reset, refused or dropped
 inline constexpr std::string_view truncated = "truncated_body";  // JSON or blob cut off
+inline constexpr std::string_view empty_page = "empty_page";     // no results where more are stated
 inline constexpr std::string_view capped = "capped";  // listing capped below its object count
 inline constexpr std::string_view browser_died = "browser_died";
 inline constexpr std::string_view bad_data = "bad_data";        // complete body of an unknown shape

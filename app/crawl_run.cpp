@@ -112,6 +112,22 @@ asio::awaitable<void> crawl_run::worker(std::reference_wrapper<run_sink> sink) {
     --active_workers_;
 }
 
+namespace {
+
+page_problem to_problem(const crawler::page_failure& failure) {
+    page_problem problem;
+    problem.page = failure.page;
+    problem.phase = failure.phase;
+    problem.http_status = failure.http_status;
+    problem.message = failure.message;
+    if (failure.http_status == 0 && !failure.network_error.empty()) {
+        problem.kind = std::string(failure_kind_names::network);
+    }
+    return problem;
+}
+
+}  // namespace
+
 asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& sink) {
     crawler::city_spec spec;
     spec.slug = target.slug;
@@ -121,7 +137,11 @@ asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& 
     task_options.page_timeout = options_.page_timeout;
     task_options.first_page = target.first_page;
     task_options.split_horizon_days = options_.split_horizon_days;
+    if (!options_.split_from.empty()) {
+        task_options.split_from = parse_split_from(options_.split_from);
+    }
     task_options.limiter = limiter_;
+    task_options.fresh_context_per_city = options_.fresh_context_per_city;
 
     city_line line;
     line.slug = target.slug;
@@ -140,15 +160,11 @@ asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& 
                                                    return !window.query.empty() && !window.split;
                                                }));
         }
+        for (const auto& retried : report.retried) {
+            ++line.retries_by_kind[failure_kind(to_problem(retried))];
+        }
         for (const auto& failure : report.failures) {
-            page_problem problem;
-            problem.page = failure.page;
-            problem.phase = failure.phase;
-            problem.http_status = failure.http_status;
-            problem.message = failure.message;
-            if (failure.http_status == 0 && !failure.network_error.empty()) {
-                problem.kind = std::string(failure_kind_names::network);
-            }
+            page_problem problem = to_problem(failure);
             // A stop request cancels the CDP wait in flight, which the crawler reports as a
             // timeout or a failed connect; the report names the real cause.
             if (stop_requested_ && (failure.phase == "timeout" || failure.phase == "connect")) {

@@ -6,6 +6,7 @@
 #include <exception>
 #include <filesystem>
 #include <limits>
+#include <stdexcept>
 #include <string>
 
 #include "app/crawl_command.hpp"
@@ -89,6 +90,11 @@ int main(int argc, char** argv) {
                      "Restart a browser after it served this many pages (0 = never)")
         ->check(CLI::Range(0, std::numeric_limits<int>::max()))
         ->capture_default_str();
+    crawl_cmd->add_flag("--fresh-context-per-city",
+                        crawl.fresh_context_per_city,
+                        "Open a new browser context and page target for every city (default: "
+                        "a finished city's target is reused by the next city on its browser, "
+                        "after clearing cookies and storage)");
     crawl_cmd->add_option("--max-pages", crawl.max_pages, "Pages per city at most (0 = no limit)")
         ->check(CLI::Range(0, std::numeric_limits<int>::max()))
         ->capture_default_str();
@@ -104,6 +110,11 @@ int main(int argc, char** argv) {
                      "Days from today that a capped listing is split over by date (0 = no split)")
         ->check(CLI::Range(0, 3660))
         ->capture_default_str();
+    crawl_cmd->add_option("--split-from",
+                          crawl.split_from,
+                          "First day (YYYY-MM-DD) of the date range a capped listing is split "
+                          "over (default: the earlier of today and the earliest event start on "
+                          "the capped page)");
     crawl_cmd
         ->add_option("--queue-capacity",
                      crawl.queue_capacity,
@@ -199,6 +210,15 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& error) {
         const int code = cli.exit(error);
         return code == 0 ? 0 : exit_could_not_start;
+    }
+
+    if (*crawl_cmd && !crawl.split_from.empty()) {
+        try {
+            parse_split_from(crawl.split_from);
+        } catch (const std::invalid_argument& error) {
+            fmt::print(stderr, "error: {}\n", error.what());
+            return exit_could_not_start;
+        }
     }
 
     try {

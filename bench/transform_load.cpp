@@ -1,6 +1,7 @@
 // Measures the transform and load stages on raw pages held in memory: JSON parsing alone
 // (the ceiling), transform_page alone, and transform plus a batched upsert into SQLite and,
-// when a DSN is given, PostgreSQL. Prints one Markdown row per stage, or JSON with --json.
+// when a DSN is given, PostgreSQL. Each load stage runs once on one thread and once with
+// transform and load on two threads. Prints one Markdown row per stage, or JSON with --json.
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -10,16 +11,20 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -45,6 +50,7 @@ struct options {
     std::size_t batch_rows = 500;
     std::string sqlite_dir;
     std::string postgres_dsn;
+    std::string second_postgres_dsn;  // an empty database for the pipelined PostgreSQL stage
     std::vector<std::string> stages;  // empty: every stage that the options allow
     bool json_output = false;
 };
@@ -244,32 +250,110 @@ stage_result measure_transform(const input_set& input, std::uint64_t passes) {
     return result;
 }
 
-// Transforms every page and loads its events through a batch_writer, as the crawl does.
-// Each pass after the first appends "-p<pass>" to the ids, so that every pass inserts new
-// rows instead of updating the rows of the first pass.
+// A bounded queue of transformed pages between the transform thread and the load thread. An
+// empty optional marks the end of the input.
+class page_queue {
+public:
+    explicit page_queue(std::size_t capacity) : capacity_{capacity} {}
+
+    void push(std::optional<std::vector<eventcrawl::pipeline::event_record>> events) {
+        std::unique_lock lock{mutex_};
+        not_full_.wait(lock, [this] { return pages_.size() < capacity_; });
+        pages_.push_back(std::move(events));
+        not_empty_.notify_one();
+    }
+
+    std::optional<std::vector<eventcrawl::pipeline::event_record>> pop() {
+        std::unique_lock lock{mutex_};
+        not_empty_.wait(lock, [this] { return !pages_.empty(); });
+        auto events = std::move(pages_.front());
+        pages_.pop_front();
+        not_full_.notify_one();
+        return events;
+    }
+
+private:
+    std::size_t capacity_;
+    std::mutex mutex_;
+    std::condition_variable not_full_;
+    std::condition_variable not_empty_;
+    std::deque<std::optional<std::vector<eventcrawl::pipeline::event_record>>> pages_;
+};
+
+// Transforms every page of every pass in order. Each pass after the first appends "-p<pass>"
+// to the ids, so that every pass inserts new rows instead of updating the rows of the first
+// pass. `consume` receives the events of one page.
+template <typename Consume>
+void transform_passes(const input_set& input, std::uint64_t passes, Consume&& consume) {
+    for (std::uint64_t pass = 0; pass < passes; ++pass) {
+        const std::string suffix = pass == 0 ? std::string() : fmt::format("-p{}", pass);
+        for (const input_page& page : input.pages) {
+            auto output = eventcrawl::pipeline::transform_page(page.page);
+            for (auto& event : output.events) {
+                event.id += suffix;
+            }
+            consume(std::move(output.events));
+        }
+    }
+}
+
+// Transforms every page and loads its events through a batch_writer, as the crawl does. With
+// `pipelined` set, a second thread transforms while this thread loads, connected by a bounded
+// queue of 64 pages, as the crawler's transform stage runs apart from the writer.
 stage_result measure_load(const input_set& input,
                           std::uint64_t passes,
                           const std::string& stage,
                           const std::string& dsn,
-                          std::size_t batch_rows) {
+                          std::size_t batch_rows,
+                          bool pipelined) {
     auto store = eventcrawl::db::open_store(dsn);
     const std::int64_t rows_before = store->count_events();
     eventcrawl::db::batch_writer writer(*store, batch_rows, std::chrono::hours(1));
     stage_result result;
     result.stage = stage;
     result.passes = passes;
+    const auto load = [&](std::vector<eventcrawl::pipeline::event_record> events) {
+        result.events += events.size();
+        for (auto& event : events) {
+            writer.add(std::move(event));
+        }
+    };
 
     const stopwatch watch;
-    for (std::uint64_t pass = 0; pass < passes; ++pass) {
-        const std::string suffix = pass == 0 ? std::string() : fmt::format("-p{}", pass);
-        for (const input_page& page : input.pages) {
-            auto output = eventcrawl::pipeline::transform_page(page.page);
-            result.events += output.events.size();
-            for (auto& event : output.events) {
-                event.id += suffix;
-                writer.add(std::move(event));
+    if (pipelined) {
+        page_queue queue{64};
+        std::exception_ptr transform_failure;
+        std::thread transformer{[&] {
+            try {
+                transform_passes(
+                    input, passes, [&](auto events) { queue.push(std::move(events)); });
+            } catch (...) {
+                transform_failure = std::current_exception();
+            }
+            queue.push(std::nullopt);
+        }};
+        // The loop drains the queue even after a load failure, so that the transformer never
+        // blocks on a full queue and the join returns.
+        std::exception_ptr load_failure;
+        while (auto events = queue.pop()) {
+            if (load_failure) {
+                continue;
+            }
+            try {
+                load(std::move(*events));
+            } catch (...) {
+                load_failure = std::current_exception();
             }
         }
+        transformer.join();
+        if (transform_failure) {
+            std::rethrow_exception(transform_failure);
+        }
+        if (load_failure) {
+            std::rethrow_exception(load_failure);
+        }
+    } else {
+        transform_passes(input, passes, load);
     }
     writer.flush();
     watch.stop(result);
@@ -372,7 +456,8 @@ void print_json(const std::vector<stage_result>& results,
 void run_sqlite_stage(std::vector<stage_result>& results,
                       const input_set& input,
                       std::uint64_t passes,
-                      const options& options) {
+                      const options& options,
+                      bool pipelined) {
     const fs::path folder = options.sqlite_dir.empty()
                                 ? fs::temp_directory_path() / "transform_load"
                                 : fs::path(options.sqlite_dir);
@@ -384,11 +469,13 @@ void run_sqlite_stage(std::vector<stage_result>& results,
         }
     };
     try {
-        results.push_back(measure_load(input,
-                                       passes,
-                                       "transform + SQLite upsert",
-                                       "sqlite:" + file.string(),
-                                       options.batch_rows));
+        results.push_back(measure_load(
+            input,
+            passes,
+            pipelined ? "transform + SQLite upsert, 2 threads" : "transform + SQLite upsert",
+            "sqlite:" + file.string(),
+            options.batch_rows,
+            pipelined));
     } catch (...) {
         remove_files();
         throw;
@@ -426,14 +513,26 @@ int run(const options& options, const std::string& command) {
         results.push_back(measure_transform(input, passes));
     }
     if (stage_selected("sqlite")) {
-        run_sqlite_stage(results, input, passes, options);
+        run_sqlite_stage(results, input, passes, options, false);
+        run_sqlite_stage(results, input, passes, options, true);
     }
+    // The pipelined PostgreSQL stage loads the same ids again as updates, which the row check
+    // rejects, so it needs a second empty database.
     if (stage_selected("postgres") && !options.postgres_dsn.empty()) {
         results.push_back(measure_load(input,
                                        passes,
                                        "transform + PostgreSQL upsert",
                                        options.postgres_dsn,
-                                       options.batch_rows));
+                                       options.batch_rows,
+                                       false));
+    }
+    if (stage_selected("postgres") && !options.second_postgres_dsn.empty()) {
+        results.push_back(measure_load(input,
+                                       passes,
+                                       "transform + PostgreSQL upsert, 2 threads",
+                                       options.second_postgres_dsn,
+                                       options.batch_rows,
+                                       true));
     }
 
     if (options.json_output) {
@@ -460,6 +559,9 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_option("--sqlite-dir", options.sqlite_dir, "Folder for the throwaway SQLite file");
     app.add_option("--pg", options.postgres_dsn, "PostgreSQL DSN of an empty database");
+    app.add_option("--pg-pipelined",
+                   options.second_postgres_dsn,
+                   "PostgreSQL DSN of a second empty database, for the 2-thread stage");
     app.add_option("--stages", options.stages, "Stages to run (default: all)")
         ->delimiter(',')
         ->check(CLI::IsMember({"parse", "transform", "sqlite", "postgres"}));

@@ -1,8 +1,8 @@
 #include "crawler/browser_pool.hpp"
 
-#include <algorithm>
-#include <stdexcept>
+#include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -10,7 +10,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
-#include <fmt/format.h>
+#include <deque>
+#include <stdexcept>
 
 #include "crawler/detail/logger.hpp"
 
@@ -29,7 +30,8 @@ struct browser_pool::slot {
     std::shared_ptr<cdp_connection> connection;
     int active_cities = 0;
     int pages_served = 0;
-    bool busy = false;  // being opened or closed by a coroutine
+    bool busy = false;                          // being opened or closed by a coroutine
+    std::deque<idle_page_target> idle_targets;  // parked by finished cities, oldest first
 };
 
 // browser_lease
@@ -85,6 +87,28 @@ void browser_lease::count_page() {
     }
 }
 
+std::optional<idle_page_target> browser_lease::take_idle_target() {
+    if (pool_ == nullptr) {
+        return std::nullopt;
+    }
+    auto& slot = *pool_->slots_.at(index_);
+    if (slot.idle_targets.empty()) {
+        return std::nullopt;
+    }
+    auto target = std::move(slot.idle_targets.front());
+    slot.idle_targets.pop_front();
+    ++pool_->counters_.targets_reused;
+    return target;
+}
+
+void browser_lease::park_target(idle_page_target target) {
+    if (pool_ == nullptr) {
+        throw std::logic_error("browser_lease is empty; a target can only be parked on a lease");
+    }
+    pool_->slots_.at(index_)->idle_targets.push_back(std::move(target));
+    ++pool_->counters_.targets_parked;
+}
+
 // browser_pool
 
 browser_pool::browser_pool(asio::any_io_executor executor, browser_pool_options options)
@@ -99,8 +123,8 @@ browser_pool::~browser_pool() {
     }
 }
 
-asio::awaitable<std::unique_ptr<browser_pool>> browser_pool::start(
-    asio::any_io_executor executor, browser_pool_options options) {
+asio::awaitable<std::unique_ptr<browser_pool>> browser_pool::start(asio::any_io_executor executor,
+                                                                   browser_pool_options options) {
     std::unique_ptr<browser_pool> pool(new browser_pool(executor, std::move(options)));
     for (const auto& url : pool->options_.browser_urls) {
         auto attached = std::make_unique<slot>();
@@ -153,6 +177,9 @@ asio::awaitable<void> browser_pool::open_slot(int index) {
 
 asio::awaitable<void> browser_pool::close_slot(int index) {
     auto& slot = *slots_.at(index);
+    // Closing the browser (or, for an attached one, the socket: contexts are created with
+    // disposeOnDetach) also closes every parked target.
+    slot.idle_targets.clear();
     auto connection = std::move(slot.connection);
     if (slot.process) {
         if (connection) {
@@ -211,8 +238,7 @@ asio::awaitable<browser_lease> browser_pool::lease() {
                 detail::logger()->warn("browser dead, replacing index={}", i);
             } else {
                 ++counters_.recycled;
-                detail::logger()->info(
-                    "browser recycling index={} pages={}", i, slot.pages_served);
+                detail::logger()->info("browser recycling index={} pages={}", i, slot.pages_served);
             }
             std::exception_ptr failure;
             try {
@@ -333,10 +359,10 @@ asio::awaitable<std::string> resolve_browser_url(asio::any_io_executor executor,
     const std::string advertised_url(advertised->get_string());
     auto ws_url = boost::urls::parse_uri(advertised_url);
     if (!ws_url) {
-        throw std::runtime_error(fmt::format(
-            "GET {}/json/version returned an invalid webSocketDebuggerUrl '{}'",
-            url,
-            advertised_url));
+        throw std::runtime_error(
+            fmt::format("GET {}/json/version returned an invalid webSocketDebuggerUrl '{}'",
+                        url,
+                        advertised_url));
     }
     co_return fmt::format("ws://{}:{}{}", host, port, std::string(ws_url->encoded_path()));
 }

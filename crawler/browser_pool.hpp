@@ -1,12 +1,12 @@
 #pragma once
 
-#include <chrono>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "crawler/browser_process.hpp"
 #include "crawler/cdp_connection.hpp"
@@ -25,9 +25,21 @@ struct browser_pool_options {
 };
 
 struct browser_pool_counters {
-    int launched = 0;  // Chromium processes started, including replacements
-    int recycled = 0;  // browsers closed and relaunched after pages_per_browser pages
-    int crashed = 0;   // browsers found dead (socket closed or process exited) and replaced
+    int launched = 0;        // Chromium processes started, including replacements
+    int recycled = 0;        // browsers closed and relaunched after pages_per_browser pages
+    int crashed = 0;         // browsers found dead (socket closed or process exited) and replaced
+    int targets_parked = 0;  // page targets kept open after a city for the next city
+    int targets_reused = 0;  // parked page targets taken by a later city
+};
+
+// A page target kept open between cities on one browser: its browser context, the target and
+// the flat session attached to it, with the session's domains and resource blocking still set.
+// The page still shows the last document of the city that parked it.
+struct idle_page_target {
+    std::string context_id;
+    std::string target_id;
+    std::string session_id;
+    std::string origin;  // origin of the last document, whose storage the next user clears
 };
 
 class browser_pool;
@@ -50,6 +62,15 @@ public:
 
     // Counts one page served, for recycling.
     void count_page();
+
+    // Takes the page target parked on this browser longest ago, if any. The caller owns it from
+    // then on: it registers the session again, and closes the target if it cannot use it.
+    std::optional<idle_page_target> take_idle_target();
+
+    // Parks an open page target of this browser for a later city. The caller must have
+    // unregistered its session first. A parked target is dropped with its browser when the
+    // browser is closed, recycled or replaced.
+    void park_target(idle_page_target target);
 
 private:
     friend class browser_pool;

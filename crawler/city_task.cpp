@@ -8,7 +8,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
+#include <charconv>
+#include <cstdlib>
 #include <stdexcept>
+#include <utility>
 
 #include "crawler/detail/logger.hpp"
 #include "crawler/detail/page_tracker.hpp"
@@ -59,6 +62,22 @@ constexpr const char* empty_icon_script = R"js(document.addEventListener('DOMCon
         document.head.appendChild(icon);
     }
 });)js";
+
+// Storage that a reused page target's previous origin may have written. Cookies of every site
+// are cleared separately with Network.clearBrowserCookies.
+constexpr const char* cleared_storage_types =
+    "cookies,local_storage,indexeddb,websql,service_workers,cache_storage,file_systems";
+
+// Clears what Storage.clearDataForOrigin leaves: the tab's sessionStorage and window.name, both
+// kept across same-site navigations in one tab.
+constexpr const char* clear_page_state_script = R"js((() => {
+    try {
+        sessionStorage.clear();
+    } catch (error) {
+    }
+    window.name = '';
+    return true;
+})())js";
 
 // Extensions of images, fonts, stylesheets and media for Network.setBlockedURLs.
 const std::vector<std::string> blocked_url_patterns = {
@@ -150,6 +169,93 @@ bool is_capped(const pipeline::page_facts& facts) {
                                      static_cast<std::int64_t>(*facts.page_size);
 }
 
+// True when a page without results states by its own pagination that results follow it: a
+// continuation token or has_more_items, while object_count exceeds the events of the pages before
+// it and page_count (when present) reaches this page. Past its data the live site serves empty
+// results with a null continuation but keeps object_count as it was, so object_count alone does
+// not show that events are missing.
+// NOTE: an emptied last page carries no continuation either, so it still ends the listing.
+bool is_empty_page_with_more(int page, const pipeline::page_facts& facts) {
+    if (facts.result_count != 0) {
+        return false;
+    }
+    const bool more_stated = (facts.continuation && !facts.continuation->empty()) ||
+                             facts.has_more_items.value_or(false);
+    if (!more_stated) {
+        return false;
+    }
+    const std::int64_t page_size = facts.page_size.value_or(0);
+    const std::int64_t events_before = static_cast<std::int64_t>(page - 1) * page_size;
+    if (facts.object_count && *facts.object_count <= events_before) {
+        return false;
+    }
+    return !facts.page_count || page <= *facts.page_count;
+}
+
+// True when the failed page may be requested again: as is_retryable() decides, or an empty page
+// whose pagination promised results (phase "empty_page"), while the policy has attempts left.
+bool is_retryable_page(const page_failure& failure) {
+    return failure.phase == "empty_page" || is_retryable(failure);
+}
+
+// Parses "2026-12-04"; nothing for any other text or an invalid day.
+std::optional<std::chrono::sys_days> parse_date(std::string_view text) {
+    if (text.size() != 10 || text[4] != '-' || text[7] != '-') {
+        return std::nullopt;
+    }
+    const auto number = [&](std::size_t offset, std::size_t length) -> std::optional<int> {
+        int value = 0;
+        const auto* first = text.data() + offset;
+        const auto* last = first + length;
+        const auto [end, error] = std::from_chars(first, last, value);
+        if (error != std::errc() || end != last) {
+            return std::nullopt;
+        }
+        return value;
+    };
+    const auto year = number(0, 4);
+    const auto month = number(5, 2);
+    const auto day = number(8, 2);
+    if (!year || !month || !day) {
+        return std::nullopt;
+    }
+    const std::chrono::year_month_day date{std::chrono::year(*year),
+                                           std::chrono::month(static_cast<unsigned>(*month)),
+                                           std::chrono::day(static_cast<unsigned>(*day))};
+    if (!date.ok()) {
+        return std::nullopt;
+    }
+    return std::chrono::sys_days(date);
+}
+
+// The earliest and latest local start dates of a page's events, or nothing when the page lists
+// no event with a start date or the transform rejects its body.
+std::optional<std::pair<std::chrono::sys_days, std::chrono::sys_days>> start_date_range(
+    const pipeline::raw_page& page) {
+    std::optional<std::pair<std::chrono::sys_days, std::chrono::sys_days>> range;
+    try {
+        for (const auto& event : pipeline::transform_page(page).events) {
+            if (!event.start_local || event.start_local->size() < 10) {
+                continue;
+            }
+            const auto parsed = parse_date(std::string_view(*event.start_local).substr(0, 10));
+            if (!parsed) {
+                continue;
+            }
+            const auto start = *parsed;
+            if (!range) {
+                range.emplace(start, start);
+            } else {
+                range->first = std::min(range->first, start);
+                range->second = std::max(range->second, start);
+            }
+        }
+    } catch (const pipeline::transform_error&) {
+        return std::nullopt;
+    }
+    return range;
+}
+
 struct page_capture {
     bool captured = false;
     bool no_next_button = false;
@@ -178,11 +284,13 @@ public:
 
 private:
     asio::awaitable<crawl_outcome> crawl_in_new_target();
-    asio::awaitable<crawl_outcome> crawl_target();
+    asio::awaitable<crawl_outcome> crawl_target(bool target_open);
     asio::awaitable<crawl_outcome> crawl_pages();
     asio::awaitable<crawl_outcome> crawl_query_pages();
     bool finish_first_page(int page, const pipeline::page_facts& facts, bool filter_ignored);
     void start_next_window();
+    date_window split_range() const;
+    void reject_empty_page(page_capture& capture, int page) const;
     void record_capped(int page, std::int64_t object_count, std::string reason);
     std::string current_query() const;
     asio::awaitable<bool> stop_requested();
@@ -192,7 +300,9 @@ private:
     void report_rate_outcome(const page_capture& capture);
     asio::awaitable<void> open_context();
     asio::awaitable<void> open_target();
-    asio::awaitable<void> close_target();
+    asio::awaitable<bool> reuse_idle_target();
+    asio::awaitable<void> close_target(bool park);
+    asio::awaitable<void> dispose_target(std::shared_ptr<cdp_connection> connection);
     asio::awaitable<void> close_page_target(std::shared_ptr<cdp_connection> connection);
     asio::awaitable<void> enable_blocking();
     asio::awaitable<page_capture> capture_navigation(int page, steady_clock::time_point deadline);
@@ -224,6 +334,8 @@ private:
     std::vector<date_window> pending_windows_;  // last element is crawled next
     bool first_page_seen_ = false;              // the current query's cap check is done
     std::size_t window_report_ = 0;             // index of the current query in report_.windows
+    // Earliest and latest local start dates on the capped whole listing's first page captured.
+    std::optional<std::pair<std::chrono::sys_days, std::chrono::sys_days>> capped_start_dates_;
 
     browser_lease lease_;
     std::shared_ptr<cdp_connection> connection_;
@@ -327,8 +439,11 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_in_new_target() {
     std::exception_ptr unexpected;
     try {
         phase_ = "connect";
-        co_await open_context();
-        outcome = co_await crawl_target();
+        const bool reused = co_await reuse_idle_target();
+        if (!reused) {
+            co_await open_context();
+        }
+        outcome = co_await crawl_target(reused);
     } catch (const cdp_error& error) {
         page_failure failure;
         failure.page = next_page_;
@@ -341,7 +456,7 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_in_new_target() {
         unexpected = std::current_exception();
     }
 
-    co_await close_target();
+    co_await close_target(outcome == crawl_outcome::finished);
     lease_ = browser_lease();
     if (unexpected) {
         std::rethrow_exception(unexpected);
@@ -349,12 +464,16 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_in_new_target() {
     co_return outcome;
 }
 
-// Opens a page target in the leased browser's context and crawls. After a tab crash it opens a
-// new target in the same context (up to options_.tab_retries times per lease) and continues at
-// the first page not captured; past that limit the city leases another browser.
-asio::awaitable<crawl_outcome> city_crawl::crawl_target() {
+// Opens a page target in the leased browser's context, unless `target_open` (a reused one), and
+// crawls. After a tab crash it opens a new target in the same context (up to
+// options_.tab_retries times per lease) and continues at the first page not captured; past that
+// limit the city leases another browser.
+asio::awaitable<crawl_outcome> city_crawl::crawl_target(bool target_open) {
     for (int retries_left = options_.tab_retries;; --retries_left) {
-        co_await open_target();
+        if (!target_open) {
+            co_await open_target();
+        }
+        target_open = false;
         const auto outcome = co_await crawl_pages();
         if (outcome != crawl_outcome::tab_crashed) {
             co_return outcome;
@@ -438,11 +557,7 @@ bool city_crawl::finish_first_page(int page,
     }
 
     if (!window_) {
-        const auto first = options_.run_date.value_or(
-            std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()));
-        date_window horizon;
-        horizon.first = first;
-        horizon.last = first + std::chrono::days(options_.split_horizon_days - 1);
+        auto horizon = split_range();
         horizon.parent_object_count = object_count;
         pending_windows_.push_back(horizon);
         report_.split = true;
@@ -497,6 +612,43 @@ bool city_crawl::finish_first_page(int page,
     return true;
 }
 
+// The date range that a capped whole listing is split over. It starts at split_from when set,
+// else at the earlier of the run date and the earliest start date on the capped page, so a
+// listing of past events (a recorded corpus) loses none that the capped page showed. It ends at
+// the later of run date + split_horizon_days - 1 and the latest start date seen.
+date_window city_crawl::split_range() const {
+    const auto run_date = options_.run_date.value_or(
+        std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()));
+    date_window range;
+    range.first = run_date;
+    range.last = run_date + std::chrono::days(options_.split_horizon_days - 1);
+    if (capped_start_dates_) {
+        range.first = std::min(range.first, capped_start_dates_->first);
+        range.last = std::max(range.last, capped_start_dates_->second);
+    }
+    if (options_.split_from) {
+        range.first = *options_.split_from;
+    }
+    if (range.last < range.first) {
+        range.last = range.first + std::chrono::days(options_.split_horizon_days - 1);
+    }
+    return range;
+}
+
+// Turns a captured page without results, whose pagination states that more exist, into a
+// retryable failure, so that it is requested again and never delivered.
+void city_crawl::reject_empty_page(page_capture& capture, int page) const {
+    capture.captured = false;
+    capture.failure.phase = "empty_page";
+    capture.failure.http_status = capture.page.http_status;
+    capture.failure.message = fmt::format(
+        "{} returned no results on page {}, but its pagination states that more follow "
+        "(continuation or has_more_items set, object_count {})",
+        capture.page.url,
+        page,
+        capture.facts.object_count.value_or(-1));
+}
+
 void city_crawl::record_capped(int page, std::int64_t object_count, std::string reason) {
     page_failure failure;
     failure.page = page;
@@ -519,6 +671,9 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_query_pages() {
         page_capture capture;
         for (int attempt = 1;; ++attempt) {
             capture = co_await capture_page(page, attempt == 1);
+            if (capture.captured && is_empty_page_with_more(page, capture.facts)) {
+                reject_empty_page(capture, page);
+            }
             if (capture.captured || capture.next_button_disabled) {
                 break;
             }
@@ -544,7 +699,7 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_query_pages() {
             }
             const auto delay = retry_delay(capture);
             if (!delay) {
-                const bool retryable = capture.retry_allowed && is_retryable(capture.failure);
+                const bool retryable = capture.retry_allowed && is_retryable_page(capture.failure);
                 record_failure(std::move(capture.failure),
                                retryable ? "no retry left within max_attempts and city_budget"
                                          : "not retryable");
@@ -552,8 +707,10 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_query_pages() {
             }
 
             // A retry repeats the search request from the open listing unless it needs a fresh
-            // document. A failed navigation is repeated, because reload_next_ is still set.
-            if (retry_needs_reload(capture.failure)) {
+            // document. A failed navigation is repeated, because reload_next_ is still set. An
+            // empty page was rendered and moved the listing's own page number past it, so its
+            // retry loads ?page=N.
+            if (retry_needs_reload(capture.failure) || capture.failure.phase == "empty_page") {
                 reload_next_ = true;
             }
             detail::logger()->debug(
@@ -565,6 +722,7 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_query_pages() {
                 capture.failure.http_status,
                 capture.failure.message);
             ++report_.retries;
+            report_.retried.push_back(capture.failure);
             if (!co_await wait_before_retry(*delay)) {
                 record_failure(std::move(capture.failure), "stop requested");
                 co_return crawl_outcome::stopped;
@@ -582,6 +740,9 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_query_pages() {
         const bool check_cap = !first_page_seen_;
         const bool filter_ignored = check_cap && window_ && is_capped(capture.facts) &&
                                     lists_events_outside(capture.page, *window_);
+        if (check_cap && !window_ && is_capped(capture.facts)) {
+            capped_start_dates_ = start_date_range(capture.page);
+        }
         const auto source = capture.page.source;
         const auto bytes = capture.page.body.size();
         auto facts = capture.facts;
@@ -687,7 +848,7 @@ void city_crawl::report_rate_outcome(const page_capture& capture) {
 // Returns the wait before the failed page's next attempt, or nothing when it gets none.
 std::optional<milliseconds> city_crawl::retry_delay(const page_capture& capture) const {
     const auto& failure = capture.failure;
-    if (!capture.retry_allowed || !is_retryable(failure)) {
+    if (!capture.retry_allowed || !is_retryable_page(failure)) {
         return std::nullopt;
     }
     std::optional<milliseconds> retry_after;
@@ -804,7 +965,61 @@ asio::awaitable<void> city_crawl::enable_blocking() {
     }
 }
 
-asio::awaitable<void> city_crawl::close_target() {
+// Takes over a page target that an earlier city parked on the leased browser. It clears the
+// cookies of the target's browser context and the storage of the origin it showed, so no city
+// reads another city's state. Returns false when reuse is off, nothing is parked, or a call on
+// the parked target fails while the socket stays open (the target is closed then). Throws
+// cdp_error when the socket to the browser is closed.
+asio::awaitable<bool> city_crawl::reuse_idle_target() {
+    if (options_.fresh_context_per_city) {
+        co_return false;
+    }
+    auto idle = lease_.take_idle_target();
+    if (!idle) {
+        co_return false;
+    }
+    context_id_ = idle->context_id;
+    target_id_ = idle->target_id;
+    session_id_ = idle->session_id;
+    connection_->register_session(session_id_, target_id_);
+    tracker_ = detail::page_tracker();
+
+    const auto deadline = steady_clock::now() + options_.call_timeout;
+    std::optional<cdp_error> failure;
+    try {
+        co_await page_call("Network.clearBrowserCookies", json::object(), deadline);
+        json::object storage_params;
+        storage_params["origin"] = idle->origin;
+        storage_params["storageTypes"] = cleared_storage_types;
+        co_await page_call("Storage.clearDataForOrigin", std::move(storage_params), deadline);
+        json::object script_params;
+        script_params["expression"] = clear_page_state_script;
+        script_params["returnByValue"] = true;
+        co_await page_call("Runtime.evaluate", std::move(script_params), deadline);
+    } catch (const cdp_error& error) {
+        failure = error;
+    }
+    if (!failure) {
+        detail::logger()->debug("page target reused city={} target={} previous_origin={}",
+                                city_.slug,
+                                target_id_,
+                                idle->origin);
+        co_return true;
+    }
+    if (failure->failure() == cdp_failure::connection_closed) {
+        throw *failure;
+    }
+    detail::logger()->info("parked page target dropped city={} target={} error=\"{}\"",
+                           city_.slug,
+                           target_id_,
+                           failure->what());
+    co_await dispose_target(connection_);
+    co_return false;
+}
+
+// Parks the page target in the pool for the next city when `park` is set, reuse is on and the
+// session is still usable. Otherwise it closes the target and disposes of its browser context.
+asio::awaitable<void> city_crawl::close_target(bool park) {
     report_.static_requests_loaded += tracker_.static_loaded();
     report_.static_requests_blocked += tracker_.static_failed();
     tracker_ = detail::page_tracker();
@@ -815,6 +1030,36 @@ asio::awaitable<void> city_crawl::close_target() {
         context_id_.clear();
         co_return;
     }
+    bool usable = !session_id_.empty() && !target_id_.empty() && !context_id_.empty() &&
+                  connection->session_failure_message(session_id_).empty();
+    if (park && usable && !options_.fresh_context_per_city) {
+        // The renderer keeps each listing's garbage until V8 collects it, and a reused renderer
+        // grew from about 27 to 60 MiB PSS over a crawl without this collection (bench/compare).
+        auto collected = co_await connection->try_call(
+            "HeapProfiler.collectGarbage", json::object(), session_id_, options_.call_timeout);
+        if (!collected.ok()) {
+            detail::logger()->debug(
+                "garbage collection failed, closing target city={} error=\"{}\"",
+                city_.slug,
+                collected.message);
+            usable = false;
+        }
+    }
+    if (park && usable && !options_.fresh_context_per_city) {
+        connection->unregister_session(session_id_);
+        idle_page_target idle;
+        idle.context_id = std::exchange(context_id_, std::string());
+        idle.target_id = std::exchange(target_id_, std::string());
+        idle.session_id = std::exchange(session_id_, std::string());
+        idle.origin = city_.origin;
+        lease_.park_target(std::move(idle));
+        co_return;
+    }
+    co_await dispose_target(std::move(connection));
+}
+
+// Closes the page target and disposes of its browser context.
+asio::awaitable<void> city_crawl::dispose_target(std::shared_ptr<cdp_connection> connection) {
     co_await close_page_target(connection);
     if (!context_id_.empty()) {
         json::object params;

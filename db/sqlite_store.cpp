@@ -206,7 +206,16 @@ public:
     foreign_keys_off(sqlite3* connection, std::string_view path) : connection_{connection} {
         detail::sqlite_exec(connection_, path, "PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys");
     }
-    ~foreign_keys_off() { sqlite3_exec(connection_, "PRAGMA foreign_keys = ON", nullptr, nullptr, nullptr); }
+    // NOTE: the pragma is a no-op while a transaction is open, which happens only when the
+    // ROLLBACK after a failed batch failed too. The check below logs that case.
+    ~foreign_keys_off() {
+        sqlite3_exec(connection_, "PRAGMA foreign_keys = ON", nullptr, nullptr, nullptr);
+        if (sqlite3_get_autocommit(connection_) == 0) {
+            detail::logger()->error(
+                "Foreign key checks stay off on this connection, because a transaction is still "
+                "open after a failed upsert batch; reopen the store");
+        }
+    }
     foreign_keys_off(const foreign_keys_off&) = delete;
     foreign_keys_off& operator=(const foreign_keys_off&) = delete;
 

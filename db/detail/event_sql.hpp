@@ -44,12 +44,30 @@ inline constexpr std::string_view event_conflict_update =
 
 // The events columns that the upsert compares to decide whether a stored row changed: every
 // column except id, first_seen_at and last_seen_at.
-inline constexpr std::string_view event_compared_columns[] = {
-    "name",           "summary",        "url",          "timezone",  "start_local",
-    "end_local",      "start_utc",      "end_utc",      "is_online", "is_free",
-    "is_cancelled",   "venue_name",     "address",      "city",      "region",
-    "country",        "latitude",       "longitude",    "price_min_minor",
-    "price_max_minor", "currency",      "organizer_name", "series_id", "image_url"};
+inline constexpr std::string_view event_compared_columns[] = {"name",
+                                                              "summary",
+                                                              "url",
+                                                              "timezone",
+                                                              "start_local",
+                                                              "end_local",
+                                                              "start_utc",
+                                                              "end_utc",
+                                                              "is_online",
+                                                              "is_free",
+                                                              "is_cancelled",
+                                                              "venue_name",
+                                                              "address",
+                                                              "city",
+                                                              "region",
+                                                              "country",
+                                                              "latitude",
+                                                              "longitude",
+                                                              "price_min_minor",
+                                                              "price_max_minor",
+                                                              "currency",
+                                                              "organizer_name",
+                                                              "series_id",
+                                                              "image_url"};
 
 // Returns "(events.name, ...) IS DISTINCT FROM (excluded.name, ...)", true when the row in
 // events differs from the proposed row in a compared column. NULLs compare equal to each other.

@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -900,6 +901,101 @@ TEST_SUITE("crawler.chromium") {
         check_no_browser_left(run);
     }
 
+    TEST_CASE("past capped listing split from events") {
+        // The same city as above, crawled as if it ran in 2030, so every event lies before the
+        // run date. The split range must start at the capped page's earliest start date
+        // (2027-01-06) and still end a horizon after the run date.
+        auto replay = replay_process(
+            EVENTCRAWL_REPLAY_BINARY,
+            {"--synthetic-cities", "1", "--pages", "3", "--seed", "5", "--result-cap", "20"});
+        auto run = make_run(replay.origin(), {"ny--new-york"});
+        run.task_options.run_date =
+            std::chrono::sys_days(std::chrono::year(2030) / std::chrono::January / 1);
+        execute(run);
+
+        REQUIRE(run.reports.size() == 1);
+        const auto& report = run.reports[0];
+        CHECK(report.status == "ok");
+        CHECK(report.failures.empty());
+        CHECK(report.split);
+        REQUIRE(report.windows.size() > 2);
+        CHECK(report.windows[1].query == "start_date=2027-01-06&end_date=2030-12-31");
+        CHECK(unique_event_ids(run.sink.pages).size() == 59);
+        check_no_browser_left(run);
+    }
+
+    TEST_CASE("split_from sets range start") {
+        // 33 of the 59 events start on or after 2027-03-01. The whole listing's capped page 1
+        // adds 18 earlier ones, so 51 distinct events arrive.
+        auto replay = replay_process(
+            EVENTCRAWL_REPLAY_BINARY,
+            {"--synthetic-cities", "1", "--pages", "3", "--seed", "5", "--result-cap", "20"});
+        auto run = make_run(replay.origin(), {"ny--new-york"});
+        run.task_options.run_date =
+            std::chrono::sys_days(std::chrono::year(2027) / std::chrono::January / 1);
+        run.task_options.split_from =
+            std::chrono::sys_days(std::chrono::year(2027) / std::chrono::March / 1);
+        execute(run);
+
+        REQUIRE(run.reports.size() == 1);
+        const auto& report = run.reports[0];
+        CHECK(report.status == "ok");
+        REQUIRE(report.windows.size() > 2);
+        CHECK(report.windows[1].query == "start_date=2027-03-01&end_date=2027-12-31");
+        CHECK(unique_event_ids(run.sink.pages).size() == 51);
+        check_no_browser_left(run);
+    }
+
+    TEST_CASE("empty page retried not delivered") {
+        struct empty_case {
+            const char* fault;
+            const char* status;
+            int pages_captured;
+            int retries;
+            std::size_t unique_events;
+        };
+        // online--online-events: 150 events on 8 pages, each before the last with a
+        // continuation. An emptied page keeps that continuation, so the crawler must request it
+        // again: once for a single firing, and up to max_attempts (3 here) for a lasting one,
+        // after which the city fails at page 3 with the events of pages 1 and 2.
+        const empty_case cases[] = {
+            {"empty_results,endpoint=search,page=2,times=1", "ok", 8, 1, 150},
+            {"empty_results,endpoint=any,page=3", "failed", 2, 2, 40},
+        };
+        for (const auto& empty : cases) {
+            const std::string fault = empty.fault;
+            CAPTURE(fault);
+            auto replay = replay_process(
+                EVENTCRAWL_REPLAY_BINARY,
+                {"--corpus", real_corpus, "--fault", fault + ",city=online--online-events"});
+            auto run = make_run(replay.origin(), {"online--online-events"});
+            run.task_options.retry.max_attempts = 3;
+            run.task_options.retry.base_delay = std::chrono::milliseconds(50);
+            execute(run);
+
+            REQUIRE(run.reports.size() == 1);
+            const auto& report = run.reports[0];
+            CHECK(report.status == empty.status);
+            CHECK(report.pages_captured == empty.pages_captured);
+            CHECK(report.retries == empty.retries);
+            CHECK(run.sink.pages.size() == static_cast<std::size_t>(empty.pages_captured));
+            for (const auto& page : run.sink.pages) {
+                CAPTURE(page.page_number);
+                CHECK(eventcrawl::pipeline::read_page_facts(page).result_count > 0);
+            }
+            CHECK(unique_event_ids(run.sink.pages).size() == empty.unique_events);
+            if (std::string(empty.status) == "failed") {
+                REQUIRE(report.failures.size() == 1);
+                CHECK(report.failures[0].phase == "empty_page");
+                CHECK(report.failures[0].page == 3);
+                CHECK(report.failures[0].attempts == 3);
+            } else {
+                CHECK(report.failures.empty());
+            }
+            check_no_browser_left(run);
+        }
+    }
+
     TEST_CASE("rate limit pauses other cities") {
         // Two 8-page cities on one host. The first city's page 2 gets one 429 with
         // Retry-After: 2, and that pause must hold back the other city's requests too.
@@ -1036,6 +1132,148 @@ TEST_SUITE("crawler.chromium") {
         CHECK(not_started.browser_leases == 0);
         CHECK(run.counters.launched == 1);
         CHECK(run.sink.pages.size() == 1);
+        check_no_browser_left(run);
+    }
+}
+
+namespace {
+
+using eventcrawl::crawler::idle_page_target;
+
+// Registers a parked target's session, runs `method` on it and parks the target again.
+asio::awaitable<boost::json::object> call_on_parked_target(browser_pool* pool,
+                                                           std::string method,
+                                                           boost::json::object params,
+                                                           idle_page_target* seen) {
+    auto lease = co_await pool->lease();
+    auto connection = lease.shared_connection();
+    auto idle = lease.take_idle_target();
+    if (!idle) {
+        throw std::runtime_error("no page target parked on browser 0");
+    }
+    *seen = *idle;
+    connection->register_session(idle->session_id, idle->target_id);
+    auto result = co_await connection->call(
+        std::move(method), std::move(params), idle->session_id, std::chrono::milliseconds(5000));
+    connection->unregister_session(idle->session_id);
+    lease.park_target(std::move(*idle));
+    co_return result;
+}
+
+struct reuse_observations {
+    idle_page_target after_first_city;
+    idle_page_target after_second_city;
+    std::int64_t cookies_after_second_city = -1;
+    std::string cookie_list;
+    std::string storage_after_second_city;
+};
+
+// Crawls two cities one after another, plants a cookie and localStorage in the target the
+// first city parked, and reads both back after the second city took that target over.
+asio::awaitable<void> crawl_with_planted_state(crawl_run* run, reuse_observations* seen) {
+    namespace json = boost::json;
+    auto executor = co_await asio::this_coro::executor;
+    auto pool = co_await browser_pool::start(executor, run->pool_options);
+    remember_browsers(run, *pool);
+
+    run->reports.push_back(
+        co_await run_city_task(*pool, run->cities[0], run->task_options, run->sink));
+    json::object cookie;
+    cookie["name"] = "planted";
+    cookie["value"] = "by-first-city";
+    cookie["url"] = run->cities[0].origin + "/";
+    co_await call_on_parked_target(
+        pool.get(), "Network.setCookie", cookie, &seen->after_first_city);
+    json::object plant;
+    plant["expression"] = "localStorage.setItem('planted', 'yes'); localStorage.length";
+    plant["returnByValue"] = true;
+    co_await call_on_parked_target(pool.get(), "Runtime.evaluate", plant, &seen->after_first_city);
+
+    run->reports.push_back(
+        co_await run_city_task(*pool, run->cities[1], run->task_options, run->sink));
+    auto cookies = co_await call_on_parked_target(
+        pool.get(), "Network.getCookies", json::object(), &seen->after_second_city);
+    seen->cookie_list = boost::json::serialize(cookies);
+    // The listing's own script sets a csrftoken cookie, so only the planted one is counted.
+    seen->cookies_after_second_city = 0;
+    for (const auto& item : cookies.at("cookies").as_array()) {
+        if (item.at("name").as_string() == "planted") {
+            ++seen->cookies_after_second_city;
+        }
+    }
+    json::object read;
+    read["expression"] = "String(localStorage.getItem('planted'))";
+    read["returnByValue"] = true;
+    auto stored = co_await call_on_parked_target(
+        pool.get(), "Runtime.evaluate", read, &seen->after_second_city);
+    seen->storage_after_second_city = std::string(stored.at("result").at("value").as_string());
+
+    remember_browsers(run, *pool);
+    run->counters = pool->counters();
+    co_await pool->shutdown();
+}
+
+}  // namespace
+
+TEST_SUITE("crawler.chromium.reuse") {
+    TEST_CASE("page target reused with state cleared") {
+        auto replay = start_replay(real_corpus);
+        auto run = make_run(replay.origin(), {"ny--new-york", "australia--sydney"});
+        reuse_observations seen;
+        asio::io_context io;
+        std::exception_ptr failure;
+        asio::co_spawn(io, crawl_with_planted_state(&run, &seen), [&](std::exception_ptr error) {
+            failure = error;
+        });
+        io.run();
+        if (failure) {
+            std::rethrow_exception(failure);
+        }
+
+        REQUIRE(run.reports.size() == 2);
+        CHECK(run.reports[0].status == "ok");
+        CHECK(run.reports[1].status == "ok");
+        CHECK(run.reports[1].pages_captured >= 1);
+        CHECK(seen.after_second_city.target_id == seen.after_first_city.target_id);
+        CHECK(seen.after_second_city.context_id == seen.after_first_city.context_id);
+        CAPTURE(seen.cookie_list);
+        CHECK(seen.cookies_after_second_city == 0);
+        CHECK(seen.cookie_list.find("csrftoken") != std::string::npos);
+        CHECK(seen.storage_after_second_city == "null");
+        // Parked by: city 1, two plants, city 2, two reads. Taken by: two plants, city 2, two
+        // reads.
+        CHECK(run.counters.targets_parked == 6);
+        CHECK(run.counters.targets_reused == 5);
+        check_no_browser_left(run);
+    }
+
+    TEST_CASE("fresh context per city parks nothing") {
+        auto replay = start_replay(real_corpus);
+        auto run = make_run(replay.origin(), {"ny--new-york", "australia--sydney"});
+        run.task_options.fresh_context_per_city = true;
+        run.one_city_at_a_time = true;
+        execute(run);
+        REQUIRE(run.reports.size() == 2);
+        CHECK(run.reports[0].status == "ok");
+        CHECK(run.reports[1].status == "ok");
+        CHECK(run.counters.targets_parked == 0);
+        CHECK(run.counters.targets_reused == 0);
+        check_no_browser_left(run);
+    }
+
+    TEST_CASE("reused targets across sequential cities") {
+        auto replay = start_replay(real_corpus);
+        auto run = make_run(replay.origin(),
+                            {"ny--new-york", "australia--sydney", "va--ashburn", "mi--ann-arbor"});
+        run.one_city_at_a_time = true;
+        execute(run);
+        for (const auto& report : run.reports) {
+            CAPTURE(report.slug);
+            CHECK(report.status == "ok");
+            CHECK(report.pages_captured >= 1);
+        }
+        CHECK(run.counters.targets_parked == 4);
+        CHECK(run.counters.targets_reused == 3);
         check_no_browser_left(run);
     }
 }

@@ -256,6 +256,40 @@ TEST_SUITE("db") {
         CHECK(probe.text("SELECT count(*) FROM event_tags") == "5");
     }
 
+    TEST_CASE("postgres unchanged row rewrites nothing") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        std::vector<pipeline::event_record> events{full_event("11"), full_event("12")};
+        events[0].tags = {"EventbriteCategory/103", "EventbriteFormat/6"};
+        store->upsert_events(events, first_seen);
+        // The triggers record every rewrite of a compared column and every tag deletion.
+        probe.exec(
+            "CREATE TABLE rewrites (what TEXT NOT NULL);"
+            "CREATE FUNCTION record_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN INSERT INTO rewrites VALUES (TG_ARGV[0]); RETURN NULL; END $$;"
+            "CREATE TRIGGER row_rewritten AFTER UPDATE OF name, city ON events "
+            "FOR EACH ROW EXECUTE FUNCTION record_rewrite('row');"
+            "CREATE TRIGGER tag_deleted AFTER DELETE ON event_tags "
+            "FOR EACH ROW EXECUTE FUNCTION record_rewrite('tag')");
+
+        // The same tags in another order and with a repeat are the same set. Event 12 changes.
+        events[0].tags = {"EventbriteFormat/6", "EventbriteCategory/103", "EventbriteFormat/6"};
+        events[1].city = "Oakland";
+        store->upsert_events(events, second_seen);
+
+        CHECK(probe.column("SELECT what FROM rewrites") == std::vector<std::string>{"row"});
+        CHECK(probe.text("SELECT city FROM events WHERE id = '12'") == "Oakland");
+        CHECK(probe.text("SELECT city FROM events WHERE id = '11'") == "San Francisco");
+        CHECK(probe.text("SELECT first_seen_at FROM events WHERE id = '11'") ==
+              "2026-07-01 10:00:00+00");
+        CHECK(probe.text("SELECT last_seen_at FROM events WHERE id = '11'") ==
+              "2026-07-02 11:30:00+00");
+        CHECK(probe.text("SELECT last_seen_at FROM events WHERE id = '12'") ==
+              "2026-07-02 11:30:00+00");
+        CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '11' ORDER BY tag") ==
+              std::vector<std::string>{"EventbriteCategory/103", "EventbriteFormat/6"});
+    }
+
     TEST_CASE("postgres absent values are null") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());

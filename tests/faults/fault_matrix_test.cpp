@@ -359,6 +359,28 @@ TEST_SUITE("faults") {
         }
     }
 
+    TEST_CASE("invalid split_from rejected") {
+        const char* invalid_values[] = {"2024-13-01", "2024-02-30", "2024-1-01", "yesterday"};
+        for (const std::string value : invalid_values) {
+            CAPTURE(value);
+            test::temp_dir dir;
+            const auto database = dir.path() / "events.db";
+            const auto result = test::run_command({eventcrawl_binary,
+                                                   "crawl",
+                                                   "--db",
+                                                   "sqlite:" + database.string(),
+                                                   "--split-from",
+                                                   value,
+                                                   "--no-progress"});
+            CAPTURE(result.output);
+            CHECK(result.exit_code == 1);
+            CHECK(result.output ==
+                  "error: --split-from '" + value +
+                      "' is not a valid date; expected YYYY-MM-DD, such as 2024-01-31\n");
+            CHECK_FALSE(fs::exists(database));
+        }
+    }
+
     TEST_CASE("browser killed mid run") {
         const auto& fault_free = reference({});
         test::temp_dir dir;
