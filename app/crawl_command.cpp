@@ -576,7 +576,7 @@ int run_crawl(const crawl_options& requested) {
     }
     const bool all_failed = summary.cities_ok == 0 && summary.cities_failed > 0;
     // A stop request wins over the failures it caused: the run is resumable either way, and
-    // "interrupted" says why it ended.
+    // "interrupted" records why it ended.
     if (failure || !database_failure.empty()) {
         summary.status = "failed";
     } else if (run.interrupted()) {

@@ -560,32 +560,15 @@ auto staging_row(const pipeline::event_record& event) {
                            event.image_url);
 }
 
+// Returns the columns of the events staging table: id, then every compared column.
 const std::vector<std::string>& staging_columns() {
-    static const std::vector<std::string> columns{"id",
-                                                  "name",
-                                                  "summary",
-                                                  "url",
-                                                  "timezone",
-                                                  "start_local",
-                                                  "end_local",
-                                                  "start_utc",
-                                                  "end_utc",
-                                                  "is_online",
-                                                  "is_free",
-                                                  "is_cancelled",
-                                                  "venue_name",
-                                                  "address",
-                                                  "city",
-                                                  "region",
-                                                  "country",
-                                                  "latitude",
-                                                  "longitude",
-                                                  "price_min_minor",
-                                                  "price_max_minor",
-                                                  "currency",
-                                                  "organizer_name",
-                                                  "series_id",
-                                                  "image_url"};
+    static const std::vector<std::string> columns = [] {
+        std::vector<std::string> names{"id"};
+        for (const auto column : detail::event_compared_columns) {
+            names.emplace_back(column);
+        }
+        return names;
+    }();
     return columns;
 }
 

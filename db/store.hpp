@@ -95,7 +95,7 @@ public:
     virtual std::int64_t run_id() const = 0;
 };
 
-// Thrown by store::claim_run while another live process holds the run. what() names the run
+// Thrown by store::claim_run while another live process has claimed the run. what() names the run
 // and, where known, the holder's pid and host.
 class run_claimed_error : public store_error {
 public:
@@ -143,7 +143,7 @@ public:
 
     // Claims the run for this process until the returned claim is destroyed, so that two
     // processes never crawl or resume the same run at once. Throws run_claimed_error while
-    // another live process holds it. The claim does not check that the run exists.
+    // another live process has claimed it. The claim does not check that the run exists.
     virtual std::unique_ptr<run_claim> claim_run(std::int64_t run_id) = 0;
 
     // Calls `visit` for each matching event (tags filled), ordered by start_utc then id.

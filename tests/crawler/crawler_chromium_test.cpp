@@ -560,7 +560,7 @@ TEST_SUITE("crawler.chromium") {
         // Chromium 156 usually sends a request once more by itself when the server closes the
         // connection without a response, but not always (it depends on whether the socket was
         // reused), so the crawler's retries cover between none and every drop. The request
-        // count is exact either way: every drop, then one answered request.
+        // count is exact either way: every drop, then one request that gets a response.
         const drop_case cases[] = {
             {"tx--drop-listing-once",
              "{page: 1, endpoint: listing, kind: drop_connection, times: 1}",

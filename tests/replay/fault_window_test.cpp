@@ -388,7 +388,7 @@ TEST_SUITE("replay") {
         CHECK(stalled.error == boost::asio::error::timed_out);
         CHECK(stalled.received.starts_with("HTTP/1.1 200 OK\r\n"));
         CHECK(stalled.received.find("{\"articles\":{}") != std::string::npos);
-        // The server still answers, and its destructor does not wait for the stall.
+        // The server still responds, and its destructor does not wait for the stall.
         CHECK(stats_of(server.port()).at("faults").at("stall").as_int64() == 1);
     }
 
@@ -496,8 +496,12 @@ TEST_SUITE("replay") {
             std::vector<std::tuple<std::string, int, int>> order;
             for (int step = 0; step < 24; ++step) {
                 // Interleaved: city 0, city 1, city 0, ... City by city: all of city 1 first.
-                const std::size_t city = city_major ? (step < 12 ? 1 : 0) : step % 2;
-                const int index = city_major ? step % 12 : step / 2;
+                std::size_t city = static_cast<std::size_t>(step % 2);
+                int index = step / 2;
+                if (city_major) {
+                    city = step < 12 ? 1 : 0;
+                    index = step % 12;
+                }
                 order.emplace_back(slugs[city], 1 + index % 3, 1 + index / 3);
             }
             for (const auto& [slug, page, attempt] : order) {
@@ -652,7 +656,7 @@ TEST_SUITE("replay") {
         temp_directory folder;
         running_server server(dated_corpus(folder, 100, {}, "continuation"));
         const std::string token = token_for(server.port());
-        // January 1 to March 31 holds events 0..89: pages of 20, 20, 20, 20, 10.
+        // January 1 to March 31 contains events 0..89: pages of 20, 20, 20, 20, 10.
         std::vector<std::string> ids;
         json::value continuation = "first";
         int page = 1;
