@@ -336,6 +336,7 @@ std::string options_to_json(const crawl_options& options) {
     object["max_pages"] = options.max_pages;
     object["split_horizon_days"] = options.split_horizon_days;
     object["split_from"] = options.split_from;
+    object["paging"] = options.paging;
     object["rate_per_host"] = options.rate_per_host;
     object["page_timeout_s"] = options.page_timeout.count();
     return json::serialize(object);
@@ -359,6 +360,7 @@ crawl_options options_from_json(const std::string& text, crawl_options base) {
     }
     read_string("mode", base.mode);
     read_string("split_from", base.split_from);
+    read_string("paging", base.paging);
     base.city_slugs.clear();
     if (const auto* slugs = object.if_contains("city_slugs");
         slugs != nullptr && slugs->is_array()) {

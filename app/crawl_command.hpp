@@ -23,6 +23,9 @@ struct crawl_options {
     int pages_per_browser = 200;
     // true: every city gets a new browser context and page target; false reuses them.
     bool fresh_context_per_city = false;
+    // Method of requesting pages 2..N: "click" (the listing's next button) or "fetch" (the search
+    // request sent from the open listing, without rendering the results).
+    std::string paging = "click";
     int max_pages = 0;             // 0: no limit
     double rate_per_host = 0.0;    // page requests per second to one host; 0: unlimited
     int split_horizon_days = 365;  // days a capped listing is split over; 0: no splitting

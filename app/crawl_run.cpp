@@ -142,6 +142,8 @@ asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& 
     }
     task_options.limiter = limiter_;
     task_options.fresh_context_per_city = options_.fresh_context_per_city;
+    task_options.paging = options_.paging == "fetch" ? crawler::paging_method::fetch
+                                                     : crawler::paging_method::click;
 
     city_line line;
     line.slug = target.slug;

@@ -95,6 +95,13 @@ int main(int argc, char** argv) {
                         "Open a new browser context and page target for every city (default: "
                         "a finished city's target is reused by the next city on its browser, "
                         "after clearing cookies and storage)");
+    crawl_cmd
+        ->add_option("--paging",
+                     crawl.paging,
+                     "How pages 2..N are requested: click (the listing's next button) or fetch "
+                     "(the same search request sent from the open listing, without rendering)")
+        ->check(CLI::IsMember({"click", "fetch"}))
+        ->capture_default_str();
     crawl_cmd->add_option("--max-pages", crawl.max_pages, "Pages per city at most (0 = no limit)")
         ->check(CLI::Range(0, std::numeric_limits<int>::max()))
         ->capture_default_str();

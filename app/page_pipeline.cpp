@@ -271,6 +271,7 @@ asio::awaitable<void> page_pipeline::handle(pipeline_item item, bool closed) {
     bool page_processed = false;
     for (int attempt = 1;; ++attempt) {
         std::string failure;
+        bool unavailable = false;
         try {
             if (!closed && !item.city_finished && !page_processed) {
                 page_processed = true;
@@ -280,16 +281,20 @@ asio::awaitable<void> page_pipeline::handle(pipeline_item item, bool closed) {
             } else {
                 processor_.flush();
             }
+        } catch (const db::store_unavailable& write_error) {
+            // The store already spent its reconnect attempts on this write.
+            failure = write_error.what();
+            unavailable = true;
         } catch (const std::exception& write_error) {
             failure = write_error.what();
         }
         if (failure.empty()) {
             co_return;
         }
-        if (attempt >= write_attempts) {
+        if (attempt >= write_attempts || unavailable) {
             fatal_error_ = failure;
             items_lost_ += closed ? 0 : 1;
-            log->error("database write failed {} times, giving up: {}", attempt, failure);
+            log->error("database write failed attempts={}, giving up: {}", attempt, failure);
             if (on_fatal_) {
                 on_fatal_(fatal_error_);
             }

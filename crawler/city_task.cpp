@@ -52,6 +52,46 @@ constexpr const char* click_next_script = R"js((async () => {
     return 'clicked';
 })())js";
 
+// Sends the listing's search request for page `page` from the open document, as the listing's
+// own paging script does (same body, the csrftoken cookie in X-CSRFToken), without rendering the
+// results. Called as `(function)(page)`. Resolves to "sent", or "missing" when the document has
+// no window.__SERVER_DATA__.search_data.event_search to build the request from. It first waits
+// (up to 5 s) until the document is parsed. The page reads the response body, as the listing's
+// own script does, but does not parse or render it.
+// NOTE: the body has the fields that the replay site's listing script and recorded live requests
+// send. A live listing whose script adds fields (filters, aggs) would get a different search.
+constexpr const char* fetch_next_function = R"js(async (page) => {
+    const deadline = Date.now() + 5000;
+    while (document.readyState === 'loading' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const data = window.__SERVER_DATA__;
+    const search = data && data.search_data && data.search_data.event_search;
+    if (!search || typeof search !== 'object') {
+        return 'missing';
+    }
+    const cookie = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]*)/);
+    const body = {
+        browse_surface: 'search',
+        event_search: Object.assign({}, search, {page: page}),
+        'expand.destination_event': ['primary_venue', 'image', 'ticket_availability', 'saves',
+            'event_sales_status', 'primary_organizer', 'public_collections'],
+    };
+    const stableId = window.crypto && window.crypto.randomUUID ? window.crypto.randomUUID()
+        : String(Date.now()) + String(Math.random()).slice(2);
+    fetch('/api/v3/destination/search/?stable_id=' + stableId, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: {
+            'Content-Type': 'application/json',
+            'X-Requested-With': 'XMLHttpRequest',
+            'X-CSRFToken': cookie ? decodeURIComponent(cookie[1]) : '',
+        },
+        body: JSON.stringify(body),
+    }).then((response) => response.arrayBuffer()).catch(() => null);
+    return 'sent';
+})js";
+
 // Gives every document an empty icon link. Without one the browser itself fetches /favicon.ico
 // after a document loads, and that fetch bypasses the page session's blocking.
 constexpr const char* empty_icon_script = R"js(document.addEventListener('DOMContentLoaded', () => {
@@ -345,6 +385,9 @@ private:
     detail::page_tracker tracker_;
     int next_page_ = 1;
     bool reload_next_ = true;
+    // The last page delivered stated a continuation. Fetch paging stops without one, as the
+    // listing's next button is disabled without one.
+    bool continuation_stated_ = false;
     std::string phase_ = "connect";
     steady_clock::time_point city_deadline_;  // end of options_.city_budget
 };
@@ -748,6 +791,7 @@ asio::awaitable<crawl_outcome> city_crawl::crawl_query_pages() {
         auto facts = capture.facts;
         auto raw_page = std::move(capture.page);
         co_await sink_.deliver(std::move(raw_page));
+        continuation_stated_ = facts.continuation.has_value();
         ++report_.pages_captured;
         ++report_.windows[window_report_].pages_captured;
         lease_.count_page();
@@ -1126,6 +1170,7 @@ asio::awaitable<void> city_crawl::pump_event(steady_clock::time_point deadline,
                                     waiting_for,
                                     connection_->session_failure_message(session_id_)));
     }
+    detail::logger()->trace("cdp event city={} method={}", city_.slug, event.method);
     tracker_.apply(event);
 
     if (event.method == "Fetch.requestPaused") {
@@ -1217,6 +1262,8 @@ asio::awaitable<page_capture> city_crawl::capture_navigation(int page,
     co_return capture;
 }
 
+// Requests `page` from the open listing, by its next button or by an in-page fetch as
+// options_.paging selects, and captures the search response.
 asio::awaitable<page_capture> city_crawl::capture_next_click(int page,
                                                              steady_clock::time_point deadline) {
     phase_ = "navigate";
@@ -1227,14 +1274,21 @@ asio::awaitable<page_capture> city_crawl::capture_next_click(int page,
         co_await pump_event(deadline, "DOMContentLoaded before the next-page click");
     }
 
+    page_capture capture;
+    const bool fetch = options_.paging == paging_method::fetch;
+    if (fetch && !continuation_stated_) {
+        capture.next_button_disabled = true;
+        co_return capture;
+    }
+
     const auto since = tracker_.next_order();
     json::object params;
-    params["expression"] = click_next_script;
+    params["expression"] =
+        fetch ? fmt::format("({})({})", fetch_next_function, page) : std::string(click_next_script);
     params["returnByValue"] = true;
     params["awaitPromise"] = true;
     auto evaluation = co_await page_call("Runtime.evaluate", std::move(params), deadline);
 
-    page_capture capture;
     std::string click;
     const auto* remote = evaluation.if_contains("result");
     if (remote != nullptr && remote->is_object()) {
@@ -1244,14 +1298,14 @@ asio::awaitable<page_capture> city_crawl::capture_next_click(int page,
         capture.next_button_disabled = true;
         co_return capture;
     }
-    if (click != "clicked") {
+    if (click != "clicked" && click != "sent") {
         detail::logger()->debug(
             "no next button city={} page={} result={}", city_.slug, page, click);
         capture.no_next_button = true;
         co_return capture;
     }
 
-    const auto waiting_for = fmt::format("POST {} after the next-page click", search_path);
+    const auto waiting_for = fmt::format("POST {} for page {}", search_path, page);
     for (;;) {
         const auto* request = tracker_.find_after(since, "POST", search_path);
         if (request != nullptr && request->done()) {

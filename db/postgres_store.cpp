@@ -3,10 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cmath>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <pqxx/pqxx>
+#include <pqxx/tablewriter>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -37,15 +41,13 @@ constexpr std::int64_t migration_lock_key = 0x6576656e74637261;  // "eventcra"
 constexpr const char* upsert_event_name = "eventcrawl_upsert_event";
 constexpr const char* insert_run_name = "eventcrawl_insert_run";
 constexpr const char* upsert_run_city_name = "eventcrawl_upsert_run_city";
-constexpr const char* merge_events_name = "eventcrawl_merge_events";
-constexpr const char* touch_events_name = "eventcrawl_touch_events";
 constexpr const char* upsert_page_name = "eventcrawl_upsert_page";
 
 constexpr const char* event_staging_table = "eventcrawl_event_staging";
-constexpr const char* tag_staging_table = "eventcrawl_tag_staging";
 
-// Session temp tables that receive each batch through COPY. ON COMMIT DELETE ROWS empties them
-// at the end of every transaction, and a rollback discards their rows too.
+// The session temp table that receives each batch through COPY, one row per event with its tags
+// as an array. ON COMMIT DELETE ROWS empties it at the end of every transaction, and a rollback
+// discards its rows too.
 constexpr const char* create_staging_sql = R"sql(
 CREATE TEMP TABLE IF NOT EXISTS eventcrawl_event_staging (
     id TEXT NOT NULL,
@@ -72,11 +74,8 @@ CREATE TEMP TABLE IF NOT EXISTS eventcrawl_event_staging (
     currency TEXT,
     organizer_name TEXT,
     series_id TEXT,
-    image_url TEXT
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS eventcrawl_tag_staging (
-    event_id TEXT NOT NULL,
-    tag TEXT NOT NULL
+    image_url TEXT,
+    tags TEXT[] NOT NULL
 ) ON COMMIT DELETE ROWS;
 )sql";
 
@@ -94,47 +93,62 @@ const std::string merge_events_sql =
 FROM eventcrawl_event_staging)sql") +
     "\nWHERE " + detail::event_changed_condition();
 
-// $1 is seen_at and $2 the array of the staged ids. Rows that the merge inserted or updated
-// already have seen_at and are skipped.
+// $1 is seen_at. Rows that the merge inserted or updated already have seen_at and are skipped.
 //
-// The batch statements name their rows by an array of ids, not by a join with the staging
-// tables. Temp tables get no statistics from autovacuum. With a join, the planner chose
-// sequential scans of the whole events or event_tags table for a few hundred staged rows.
-// EXPLAIN ANALYZE measured 28-95 ms per 500-row batch at 170k tags, growing with the table. The
-// planner knows that each id matches at most one row of the unique primary key of events.
+// The batch statements name their rows by an array of the staged ids, or look them up one id at
+// a time, never by a join with the staging table. Temp tables get no statistics from
+// autovacuum. With a join, the planner chose sequential scans of the whole events or event_tags
+// table for a few hundred staged rows. EXPLAIN ANALYZE measured 28-95 ms per 500-row batch at
+// 170k tags, growing with the table. The unique primary key of events tells the planner that
+// each id matches at most one row.
 constexpr const char* touch_events_sql = R"sql(
 UPDATE events SET last_seen_at = $1::timestamptz
-WHERE id = ANY ($2::text[]) AND last_seen_at IS DISTINCT FROM $1::timestamptz
+WHERE id = ANY (ARRAY(SELECT id FROM eventcrawl_event_staging))
+  AND last_seen_at IS DISTINCT FROM $1::timestamptz
 )sql";
 
 // Replaces the tags of the staged events by writing only the difference: the DELETE removes
 // stored tags that the new set lacks, and the INSERT adds the new tags that are not stored yet.
-// A re-crawl usually brings the same tags, so most batches write no tag rows and fire no
-// foreign-key checks. $1 is the array of the staged ids. The statistics of event_tags.event_id
-// lag behind a growing table, so the DELETE fixes its plan instead of leaving it to them. OFFSET
-// 0 keeps the LATERAL subquery from being merged into a join, so it runs as one primary-key
-// lookup per staged id. The DELETE then fetches the rows it removes by their ctid.
-constexpr const char* delete_removed_tags_sql = R"sql(
-DELETE FROM event_tags
-WHERE ctid = ANY (ARRAY(
-    SELECT stored.ctid
-    FROM unnest($1::text[]) AS staged (id)
-    CROSS JOIN LATERAL (SELECT ctid, event_id, tag FROM event_tags
-                        WHERE event_id = staged.id OFFSET 0) AS stored
-    WHERE NOT EXISTS (SELECT FROM eventcrawl_tag_staging AS fresh
-                      WHERE fresh.event_id = stored.event_id AND fresh.tag = stored.tag)))
-)sql";
-
-// The planner estimates the batch statements from row counts it cannot know (see above), and
-// their estimated costs often crossed jit_above_cost. JIT compilation then took 0.2-1.1 s for
-// a statement that runs in 2 ms. SET LOCAL lasts until the end of the transaction.
-constexpr const char* jit_off_sql = "SET LOCAL jit = off";
-
-constexpr const char* insert_new_tags_sql = R"sql(
+// A re-crawl usually brings the same tags, so most batches of known events write no tag rows.
+// Both parts read the snapshot taken before the statement and touch disjoint rows: a removed
+// tag is not in the new set, and an inserted one is.
+//
+// The statistics of event_tags.event_id lag behind a growing table, so the DELETE fixes its
+// plan instead of leaving it to them. OFFSET 0 keeps the LATERAL subquery from being merged into
+// a join, so it runs as one primary-key lookup per staged id. The DELETE then fetches the rows
+// it removes by their ctid.
+constexpr const char* replace_tags_sql = R"sql(
+WITH removed AS (
+    DELETE FROM event_tags
+    WHERE ctid = ANY (ARRAY(
+        SELECT stored.ctid
+        FROM eventcrawl_event_staging AS staged
+        CROSS JOIN LATERAL (SELECT ctid, tag FROM event_tags
+                            WHERE event_id = staged.id OFFSET 0) AS stored
+        WHERE stored.tag <> ALL (staged.tags)))
+)
 INSERT INTO event_tags (event_id, tag)
-SELECT DISTINCT event_id, tag FROM eventcrawl_tag_staging
+SELECT DISTINCT staged.id, new_tag
+FROM eventcrawl_event_staging AS staged CROSS JOIN LATERAL unnest(staged.tags) AS new_tag
 ON CONFLICT DO NOTHING
 )sql";
+
+// SQL-level prepared statements of the session. merge_events runs them with EXECUTE, together
+// with replace_tags_sql, in one multi-statement query, so the merge, the update of last_seen_at
+// and the tag replacement cost one round trip. The protocol-level prepared statements of
+// libpqxx take one round trip each, and on a busy 2-core machine every round trip waited
+// milliseconds for the CPU.
+//
+// Every batch plans its statements again (plan_cache_mode = force_custom_plan for the
+// statements with a parameter, plain text for replace_tags_sql, which has none), because a
+// cached generic plan keeps the table sizes of the time it was made. A generic plan made while
+// event_tags was small scanned the whole table in the tag DELETE: 23-30 ms per batch at 166,000
+// tags in auto_explain, where a fresh plan fetches the removed rows by ctid.
+const std::string prepare_batch_sql = fmt::format(
+    "PREPARE eventcrawl_merge_batch (timestamptz) AS {};\n"
+    "PREPARE eventcrawl_touch_batch (timestamptz) AS {};",
+    merge_events_sql,
+    touch_events_sql);
 
 // $8 is the body and $10 marks a body that may be JSON. jsonb stores it when it parses.
 constexpr const char* upsert_page_sql = R"sql(
@@ -222,8 +236,7 @@ constexpr const char* update_run_name = "eventcrawl_update_run";
 
 // One round trip per event: the event row, then its tags. The DELETE removes only tags that
 // are not in the new set and the INSERT skips tags already stored, so the two parts never touch
-// the same row. The foreign key on event_tags is checked at the end of the statement, when the
-// event row already exists.
+// the same row.
 const std::string upsert_event_sql =
     "WITH upserted AS (\n" +
     detail::event_upsert_sql(
@@ -352,9 +365,13 @@ void postgres_store::open_session() {
     // and filters without an offset. Those are read as UTC, which matches their meaning in
     // SQLite. synchronous_commit stays at the server's setting, because "off" can lose commits
     // that were already reported as done when the server crashes, such as a city's commit.
+    //
+    // The planner estimates the batch statements from row counts it cannot know (temp tables get
+    // no statistics), and their estimated costs often crossed jit_above_cost. JIT compilation
+    // then took 0.2-1.1 s for a statement that runs in 2 ms, so the session turns JIT off.
     pqxx::nontransaction query{session_->connection};
-    query.exec0(
-        fmt::format("SET statement_timeout = {}; SET TIME ZONE 'UTC'", statement_timeout_ms));
+    query.exec0(fmt::format("SET statement_timeout = {}; SET TIME ZONE 'UTC'; SET jit = off",
+                            statement_timeout_ms));
 }
 
 void postgres_store::reconnect() {
@@ -410,7 +427,7 @@ void postgres_store::with_reconnect(std::string_view step,
         // with it, so the next attempt opens a new session.
         session_.reset();
         if (attempt >= reconnect_attempts) {
-            throw store_error{fmt::format(
+            throw store_unavailable{fmt::format(
                 "PostgreSQL {} failed on '{}': the connection was lost and {} attempts to "
                 "reconnect failed, the last with: {}; check that the PostgreSQL server runs and "
                 "accepts connections, then repeat the step (`eventcrawl crawl --resume RUN_ID` "
@@ -518,9 +535,10 @@ void postgres_store::prepare_statements() {
             "RETURNING id");
         live_session().connection.prepare(upsert_run_city_name, upsert_run_city_sql);
         live_session().connection.prepare(update_run_name, update_run_sql);
-        live_session().connection.prepare(merge_events_name, merge_events_sql);
-        live_session().connection.prepare(touch_events_name, touch_events_sql);
         live_session().connection.prepare(upsert_page_name, upsert_page_sql);
+        // After create_staging_tables, because the statements read the staging table.
+        pqxx::nontransaction query{live_session().connection};
+        query.exec0(prepare_batch_sql);
     } catch (const pqxx::broken_connection&) {
         throw;
     } catch (const std::exception& error) {
@@ -567,14 +585,177 @@ const std::vector<std::string>& staging_columns() {
         for (const auto column : detail::event_compared_columns) {
             names.emplace_back(column);
         }
+        names.emplace_back("tags");
         return names;
     }();
     return columns;
 }
 
-// Writes the batch inside `transaction`: COPY into the staging tables, then one merge into
-// events, one update of last_seen_at, one DELETE and one INSERT for event_tags. When an id repeats
-// in the batch, the last event with that id wins, as a row-by-row upsert in batch order would do.
+// Rows in COPY's text format, sent to a pqxx::tablewriter in chunks of about copy_chunk_bytes.
+// The text format gives a meaning only to backslash, tab, newline and carriage return, so only
+// those are escaped and every other byte, UTF-8 included, is sent as it is. pqxx::stream_to's
+// own tuple writer escapes each byte outside printable ASCII as a 4-byte octal sequence, which
+// the server then has to decode again.
+class copy_text_writer {
+public:
+    explicit copy_text_writer(pqxx::tablewriter& stream) : stream_{stream} {
+        buffer_.reserve(copy_chunk_bytes + copy_chunk_bytes / 4);
+    }
+
+    void text(std::string_view value) {
+        separate();
+        std::size_t start = 0;
+        for (std::size_t special = value.find_first_of(copy_special_characters);
+             special != std::string_view::npos;
+             special = value.find_first_of(copy_special_characters, start)) {
+            buffer_.append(value.substr(start, special - start));
+            buffer_ += '\\';
+            buffer_ += escape_letter(value[special]);
+            start = special + 1;
+        }
+        buffer_.append(value.substr(start));
+    }
+
+    void text(const std::string& value) { text(std::string_view{value}); }
+
+    void text(const std::optional<std::string>& value) {
+        if (value) {
+            text(*value);
+        } else {
+            null();
+        }
+    }
+
+    // A text[] value as the array literal {"a","b"}, escaped for COPY like any text.
+    void text_array(const std::vector<std::string>& values) {
+        text(std::string_view{to_text_array(values)});
+    }
+
+    void integer(std::int64_t value) {
+        separate();
+        char digits[24];
+        const auto written = std::to_chars(std::begin(digits), std::end(digits), value);
+        buffer_.append(digits, written.ptr);
+    }
+
+    void integer(const std::optional<std::int64_t>& value) {
+        if (value) {
+            integer(*value);
+        } else {
+            null();
+        }
+    }
+
+    // The shortest text that reads back as the same double.
+    void real(const std::optional<double>& value) {
+        if (!value) {
+            null();
+            return;
+        }
+        separate();
+        if (std::isnan(*value)) {
+            buffer_ += "NaN";
+        } else if (std::isinf(*value)) {
+            buffer_ += *value > 0 ? "Infinity" : "-Infinity";
+        } else {
+            char digits[32];
+            const auto written = std::to_chars(std::begin(digits), std::end(digits), *value);
+            buffer_.append(digits, written.ptr);
+        }
+    }
+
+    void end_row() {
+        buffer_ += '\n';
+        first_field_ = true;
+        if (buffer_.size() >= copy_chunk_bytes) {
+            send();
+        }
+    }
+
+    // Sends the rows that are still buffered.
+    void finish() {
+        if (!buffer_.empty()) {
+            send();
+        }
+    }
+
+private:
+    static constexpr std::size_t copy_chunk_bytes = 256 * 1024;
+    static constexpr std::string_view copy_special_characters{"\\\t\n\r"};
+
+    static char escape_letter(char special) {
+        switch (special) {
+            case '\t':
+                return 't';
+            case '\n':
+                return 'n';
+            case '\r':
+                return 'r';
+            default:
+                return '\\';
+        }
+    }
+
+    void separate() {
+        if (!first_field_) {
+            buffer_ += '\t';
+        }
+        first_field_ = false;
+    }
+
+    void null() {
+        separate();
+        buffer_ += "\\N";
+    }
+
+    // write_raw_line sends the text with one newline at the end. COPY data is a byte stream, so
+    // one chunk may carry many rows.
+    void send() {
+        buffer_.pop_back();
+        stream_.write_raw_line(buffer_);
+        buffer_.clear();
+    }
+
+    pqxx::tablewriter& stream_;
+    std::string buffer_;
+    bool first_field_ = true;
+};
+
+// Writes one row of eventcrawl_event_staging, in the order of staging_columns().
+void write_staging_row(copy_text_writer& row, const pipeline::event_record& event) {
+    row.text(event.id);
+    row.text(event.name);
+    row.text(event.summary);
+    row.text(event.url);
+    row.text(event.timezone);
+    row.text(event.start_local);
+    row.text(event.end_local);
+    row.text(event.start_utc);
+    row.text(event.end_utc);
+    row.integer(event.is_online ? 1 : 0);
+    row.integer(event.is_free ? 1 : 0);
+    row.integer(event.is_cancelled ? 1 : 0);
+    row.text(event.venue_name);
+    row.text(event.address);
+    row.text(event.city);
+    row.text(event.region);
+    row.text(event.country);
+    row.real(event.latitude);
+    row.real(event.longitude);
+    row.integer(event.price_min_minor);
+    row.integer(event.price_max_minor);
+    row.text(event.currency);
+    row.text(event.organizer_name);
+    row.text(event.series_id);
+    row.text(event.image_url);
+    row.text_array(event.tags);
+    row.end_row();
+}
+
+// Writes the batch inside `transaction` in two steps: COPY into the staging table, then one
+// query that merges the rows into events, moves last_seen_at of the unchanged rows and replaces
+// the tags. When an id repeats in the batch, the last event with that id wins, as a row-by-row
+// upsert in batch order would do.
 void merge_events(pqxx::work& transaction,
                   std::span<const pipeline::event_record> events,
                   const std::string& seen_at) {
@@ -584,39 +765,32 @@ void merge_events(pqxx::work& transaction,
         last_position[events[position].id] = position;
     }
 
-    std::vector<std::string> staged_ids;
-    staged_ids.reserve(last_position.size());
     {
-        pqxx::stream_to stream{transaction, event_staging_table, staging_columns()};
+        // NOTE: libpqxx 6.4 deprecates tablewriter, but its stream_to keeps write_raw_line
+        // private, so tablewriter is the only way to send rows that are already COPY text.
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wdeprecated-declarations"
+        pqxx::tablewriter stream{
+            transaction, event_staging_table, staging_columns().begin(), staging_columns().end()};
+#pragma clang diagnostic pop
+        copy_text_writer rows{stream};
         for (std::size_t position = 0; position < events.size(); ++position) {
             if (last_position[events[position].id] == position) {
-                stream << staging_row(events[position]);
-                staged_ids.push_back(events[position].id);
+                write_staging_row(rows, events[position]);
             }
         }
-        stream.complete();
-    }
-    {
-        const std::vector<std::string> columns{"event_id", "tag"};
-        pqxx::stream_to stream{transaction, tag_staging_table, columns};
-        for (std::size_t position = 0; position < events.size(); ++position) {
-            const pipeline::event_record& event = events[position];
-            if (last_position[event.id] != position) {
-                continue;
-            }
-            for (const std::string& tag : event.tags) {
-                stream << std::make_tuple(event.id, tag);
-            }
-        }
+        rows.finish();
         stream.complete();
     }
 
-    const std::string staged_id_array = to_text_array(staged_ids);
-    transaction.exec0(jit_off_sql);
-    transaction.exec_prepared0(merge_events_name, seen_at);
-    transaction.exec_prepared0(touch_events_name, seen_at, staged_id_array);
-    transaction.exec_params0(delete_removed_tags_sql, staged_id_array);
-    transaction.exec0(insert_new_tags_sql);
+    const std::string seen_at_literal = transaction.quote(seen_at);
+    transaction.exec0(
+        fmt::format("SET LOCAL plan_cache_mode = force_custom_plan;\n"
+                    "EXECUTE eventcrawl_merge_batch ({0});\n"
+                    "EXECUTE eventcrawl_touch_batch ({0});\n"
+                    "{1}",
+                    seen_at_literal,
+                    replace_tags_sql));
 }
 
 bool may_be_json(std::string_view body) {

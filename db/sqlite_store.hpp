@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "db/detail/sqlite_util.hpp"
@@ -68,9 +69,13 @@ public:
 private:
     void open_connection();
     void apply_pragmas();
+    std::int64_t page_count();
     void prepare_statements();
+    void write_events(std::span<const pipeline::event_record> events, std::string_view seen_at);
     void write_event(const pipeline::event_record& event, std::string_view seen_at);
+    void sort_new_tags(const pipeline::event_record& event);
     void write_tags(const pipeline::event_record& event);
+    void insert_queued_tags();
     void write_page(std::int64_t run_id, const archived_page& page);
     void write_run_city(std::int64_t run_id, const city_result& result);
     std::vector<run_record> read_runs(sqlite3_stmt* statement);
@@ -85,6 +90,7 @@ private:
     detail::sqlite_statement select_tags_;
     detail::sqlite_statement delete_tags_;
     detail::sqlite_statement insert_tag_;
+    detail::sqlite_statement insert_tag_chunk_;
     detail::sqlite_statement insert_run_;
     detail::sqlite_statement upsert_run_city_;
     detail::sqlite_statement update_run_;
@@ -92,7 +98,13 @@ private:
     detail::sqlite_statement upsert_page_;
 
     // The sorted, duplicate-free tags of the event being written, kept to reuse its memory.
-    std::vector<std::string> new_tags_;
+    // The views point into the event_record that write_event received.
+    std::vector<std::string_view> new_tags_;
+
+    // (event id, tag) rows of the events that the current transaction inserted as new, kept
+    // until insert_queued_tags writes them together. The views point into the caller's event_record
+    // span, which outlives the transaction.
+    std::vector<std::pair<std::string_view, std::string_view>> queued_tags_;
 };
 
 }  // namespace eventcrawl::db

@@ -102,6 +102,13 @@ public:
     using store_error::store_error;
 };
 
+// Thrown when the database stays unreachable after the store's own reconnect attempts. A caller
+// that would retry the step gives up at once instead, because the store already waited.
+class store_unavailable : public store_error {
+public:
+    using store_error::store_error;
+};
+
 // Storage for event records and run records. One instance is used from one thread.
 class store {
 public:

@@ -11,11 +11,13 @@
 #include <boost/json/stream_parser.hpp>
 #include <boost/json/value.hpp>
 #include <limits>
+#include <optional>
 #include <unordered_set>
 
 #include "pipeline/detail/event_mapping.hpp"
 #include "pipeline/detail/json_reader.hpp"
 #include "pipeline/detail/json_scan.hpp"
+#include "pipeline/detail/transform_paths.hpp"
 
 namespace eventcrawl::pipeline {
 
@@ -96,44 +98,31 @@ json::value parse_json(std::string_view text,
 }
 
 std::string extract_server_data_text(std::string_view html, const json_reader& reader) {
-    std::size_t search_from = 0;
-    while (true) {
-        const std::size_t name_at = html.find(server_data_name, search_from);
-        if (name_at == std::string_view::npos) {
-            reader.fail(transform_failure::missing_server_data,
-                        "",
-                        "no window.__SERVER_DATA__ assignment found in the HTML, so this is not "
-                        "a server-rendered listing page");
-        }
-        search_from = name_at + server_data_name.size();
-
-        std::size_t pos = html.find_first_not_of(" \t\r\n", search_from);
-        // Skip reads such as `window.__SERVER_DATA__||{}` and comparisons (`==`).
-        if (pos == std::string_view::npos || html[pos] != '=' ||
-            (pos + 1 < html.size() && html[pos + 1] == '=')) {
-            continue;
-        }
-        pos = html.find_first_not_of(" \t\r\n", pos + 1);
-        if (pos == std::string_view::npos || html[pos] == '<') {
-            reader.fail(transform_failure::incomplete_server_data,
-                        server_data_name,
-                        "the assignment has no value before the script ends");
-        }
-        if (html[pos] != '{') {
-            continue;
-        }
-        const detail::scan_result scan = detail::scan_json_value(html, pos);
-        if (scan.status == detail::scan_status::complete) {
-            return std::string(html.substr(pos, scan.end - pos));
-        }
-        reader.fail(
-            transform_failure::incomplete_server_data,
-            server_data_name,
-            fmt::format("the object opened at byte {} is {} at byte {}, so the page was cut off",
-                        pos,
-                        scan.status == detail::scan_status::malformed ? "mismatched" : "unclosed",
-                        scan.end));
+    const detail::object_assignment assignment =
+        detail::find_object_assignment(html, server_data_name);
+    if (assignment.status == detail::assignment_status::missing) {
+        reader.fail(transform_failure::missing_server_data,
+                    "",
+                    "no window.__SERVER_DATA__ assignment found in the HTML, so this is not "
+                    "a server-rendered listing page");
     }
+    if (assignment.status == detail::assignment_status::no_value) {
+        reader.fail(transform_failure::incomplete_server_data,
+                    server_data_name,
+                    "the assignment has no value before the script ends");
+    }
+    const std::size_t pos = assignment.value_begin;
+    const detail::scan_result scan = detail::scan_json_value(html, pos);
+    if (scan.status == detail::scan_status::complete) {
+        return std::string(html.substr(pos, scan.end - pos));
+    }
+    reader.fail(
+        transform_failure::incomplete_server_data,
+        server_data_name,
+        fmt::format("the object opened at byte {} is {} at byte {}, so the page was cut off",
+                    pos,
+                    scan.status == detail::scan_status::malformed ? "mismatched" : "unclosed",
+                    scan.end));
 }
 
 // One event object inside the parsed body, with its JSON path for messages.
@@ -476,12 +465,21 @@ std::string extract_server_data(std::string_view html) {
 }
 
 page_facts read_page_facts(const raw_page& page) {
+    if (std::optional<page_facts> facts = detail::stream_page_facts(page)) {
+        return *facts;
+    }
+    return detail::dom_page_facts(page);
+}
+
+namespace detail {
+
+page_facts dom_page_facts(const raw_page& page) {
     const json_reader reader(source_name(page), nullptr);
     const located_page located = locate_page(page, reader);
     return read_facts(located, reader);
 }
 
-transform_output transform_page(const raw_page& page) {
+transform_output dom_transform_page(const raw_page& page) {
     transform_output output;
     const json_reader reader(source_name(page), &output.warnings);
     const located_page located = locate_page(page, reader);
@@ -499,7 +497,17 @@ transform_output transform_page(const raw_page& page) {
         }
         output.events.push_back(std::move(*record));
     }
-    log_result(reader.source(), output);
+    return output;
+}
+
+}  // namespace detail
+
+transform_output transform_page(const raw_page& page) {
+    // The streaming path maps the common crawl bodies without a DOM. It declines everything
+    // that needs the DOM path's shape detection, warnings or error messages.
+    std::optional<transform_output> streamed = detail::stream_transform_page(page);
+    transform_output output = streamed ? std::move(*streamed) : detail::dom_transform_page(page);
+    log_result(source_name(page), output);
     return output;
 }
 

@@ -23,4 +23,20 @@ struct scan_result {
 // JSON never contains '<' outside strings.
 scan_result scan_json_value(std::string_view text, std::size_t begin);
 
+// Result of looking for an object assigned to a script variable (`name = {...}`) in HTML.
+enum class assignment_status {
+    found,     // `value_begin` is the offset of the object's opening brace
+    missing,   // the text has no assignment to the name
+    no_value,  // an assignment whose value is missing before the text or the script ends
+};
+
+struct object_assignment {
+    assignment_status status = assignment_status::missing;
+    std::size_t value_begin = 0;
+};
+
+// Finds the first assignment of an object to `name`. Reads such as `name||{}`, comparisons
+// (`==`) and assignments of values other than objects are passed over.
+object_assignment find_object_assignment(std::string_view html, std::string_view name);
+
 }  // namespace eventcrawl::pipeline::detail

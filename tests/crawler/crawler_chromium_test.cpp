@@ -31,6 +31,7 @@ using eventcrawl::crawler::city_report;
 using eventcrawl::crawler::city_spec;
 using eventcrawl::crawler::city_task_options;
 using eventcrawl::crawler::page_sink;
+using eventcrawl::crawler::paging_method;
 using eventcrawl::crawler::resource_blocking;
 using eventcrawl::crawler::run_city_task;
 using eventcrawl::crawler::testing::replay_process;
@@ -345,6 +346,7 @@ TEST_SUITE("crawler.chromium") {
             bool in_page_paging;
             int max_pages;
             int expected_pages;  // hand-counted from replay/corpus/real
+            paging_method paging = paging_method::click;
         };
         // online--online-events: 150 events, 20 per page, continuation pagination (8 pages).
         // ny--new-york: 33 events, page_count 2. mi--ann-arbor: one recorded page announcing
@@ -355,15 +357,22 @@ TEST_SUITE("crawler.chromium") {
             {"online--online-events", true, 3, 3},
             {"ny--new-york", true, 0, 2},
             {"mi--ann-arbor", true, 0, 2},
+            {"online--online-events", true, 0, 8, paging_method::fetch},
+            {"online--online-events", true, 3, 3, paging_method::fetch},
+            {"ny--new-york", true, 0, 2, paging_method::fetch},
+            {"mi--ann-arbor", true, 0, 2, paging_method::fetch},
         };
         for (const auto& paging : cases) {
             const std::string slug = paging.slug;
             CAPTURE(slug);
             CAPTURE(paging.in_page_paging);
             CAPTURE(paging.max_pages);
+            const bool fetch = paging.paging == paging_method::fetch;
+            CAPTURE(fetch);
             auto replay = start_replay(real_corpus);
             auto run = make_run(replay.origin(), {paging.slug});
             run.task_options.in_page_paging = paging.in_page_paging;
+            run.task_options.paging = paging.paging;
             run.task_options.max_pages = paging.max_pages;
             execute(run);
 
@@ -392,6 +401,10 @@ TEST_SUITE("crawler.chromium") {
             }
             auto stats = replay.stats();
             CHECK(stats.at("requests").at("static").as_int64() == 0);
+            if (paging.in_page_paging) {
+                // One search request per page after the first, none rejected for CSRF.
+                CHECK(stats.at("requests").at("search").as_int64() == paging.expected_pages - 1);
+            }
             check_no_browser_left(run);
         }
     }
@@ -512,41 +525,47 @@ TEST_SUITE("crawler.chromium") {
             slugs.emplace_back(retry.slug);
         }
         write_fault_corpus(corpus.path(), cities);
-        auto replay = start_replay(corpus.path());
-        auto run = make_run(replay.origin(), slugs);
-        execute(run);
+        // Every case has the same outcome with either paging method.
+        for (const auto method : {paging_method::click, paging_method::fetch}) {
+            const bool fetch = method == paging_method::fetch;
+            CAPTURE(fetch);
+            auto replay = start_replay(corpus.path());
+            auto run = make_run(replay.origin(), slugs);
+            run.task_options.paging = method;
+            execute(run);
 
-        REQUIRE(run.reports.size() == std::size(cases));
-        for (std::size_t i = 0; i < std::size(cases); ++i) {
-            const auto& retry = cases[i];
-            const auto& report = run.reports[i];
-            const std::string slug = retry.slug;
-            CAPTURE(slug);
-            CHECK(report.status == "ok");
-            CHECK(report.pages_captured == 2);
-            CHECK(report.retries == retry.retries);
-            CHECK(report.failures.empty());
+            REQUIRE(run.reports.size() == std::size(cases));
+            for (std::size_t i = 0; i < std::size(cases); ++i) {
+                const auto& retry = cases[i];
+                const auto& report = run.reports[i];
+                const std::string slug = retry.slug;
+                CAPTURE(slug);
+                CHECK(report.status == "ok");
+                CHECK(report.pages_captured == 2);
+                CHECK(report.retries == retry.retries);
+                CHECK(report.failures.empty());
 
-            std::vector<const raw_page*> delivered;
-            for (const auto& page : run.sink.pages) {
-                if (page.city_slug == retry.slug) {
-                    delivered.push_back(&page);
+                std::vector<const raw_page*> delivered;
+                for (const auto& page : run.sink.pages) {
+                    if (page.city_slug == retry.slug) {
+                        delivered.push_back(&page);
+                    }
+                }
+                REQUIRE(delivered.size() == 2);
+                CHECK(delivered[0]->page_number == 1);
+                CHECK(delivered[0]->http_status == 200);
+                CHECK(delivered[1]->page_number == 2);
+                CHECK(delivered[1]->http_status == 200);
+                CHECK(delivered[1]->source == retry.second_page_source);
+                if (delivered[1]->source == page_source::search_xhr) {
+                    // Only the complete body is delivered, never the truncated first response.
+                    boost::system::error_code parse_error;
+                    boost::json::parse(delivered[1]->body, parse_error);
+                    CHECK_FALSE(parse_error);
                 }
             }
-            REQUIRE(delivered.size() == 2);
-            CHECK(delivered[0]->page_number == 1);
-            CHECK(delivered[0]->http_status == 200);
-            CHECK(delivered[1]->page_number == 2);
-            CHECK(delivered[1]->http_status == 200);
-            CHECK(delivered[1]->source == retry.second_page_source);
-            if (delivered[1]->source == page_source::search_xhr) {
-                // Only the complete body is delivered, never the truncated first response.
-                boost::system::error_code parse_error;
-                boost::json::parse(delivered[1]->body, parse_error);
-                CHECK_FALSE(parse_error);
-            }
+            check_no_browser_left(run);
         }
-        check_no_browser_left(run);
     }
 
     TEST_CASE("dropped connection retried") {

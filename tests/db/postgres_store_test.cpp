@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 #include <sstream>
 #include <string>
@@ -199,7 +201,7 @@ TEST_SUITE("db") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());
 
-        CHECK(probe.text("SELECT max(version) FROM schema_version") == "4");
+        CHECK(probe.text("SELECT max(version) FROM schema_version") == "5");
         CHECK(probe.text("SELECT count(*) FROM information_schema.columns "
                          "WHERE table_name = 'events'") == "27");
         CHECK(probe.text("SELECT data_type FROM information_schema.columns "
@@ -211,8 +213,8 @@ TEST_SUITE("db") {
 
         probe.exec("UPDATE schema_version SET applied_at = 'marker'");
         auto reopened = db::open_store(test_dsn());
-        CHECK(probe.text("SELECT count(*) FROM schema_version") == "4");
-        CHECK(probe.text("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") == "4");
+        CHECK(probe.text("SELECT count(*) FROM schema_version") == "5");
+        CHECK(probe.text("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") == "5");
     }
 
     TEST_CASE("postgres newer schema rejected") {
@@ -223,7 +225,7 @@ TEST_SUITE("db") {
         const std::string message = error_of([] { db::open_store(test_dsn()); });
 
         CHECK(message.find("schema version 99") != std::string::npos);
-        CHECK(message.find("versions up to 4;") != std::string::npos);
+        CHECK(message.find("versions up to 5;") != std::string::npos);
         CHECK(message.find(test_dsn()) != std::string::npos);
     }
 
@@ -531,7 +533,7 @@ TEST_SUITE("db") {
 
         auto store = db::open_store(test_dsn());
 
-        CHECK(probe.text("SELECT max(version) FROM schema_version") == "4");
+        CHECK(probe.text("SELECT max(version) FROM schema_version") == "5");
         std::vector<pipeline::event_record> events;
         std::vector<std::string> seen;
         store->for_each_event({},
@@ -617,5 +619,116 @@ TEST_SUITE("db") {
         // The same store works again once the server is back.
         store->upsert_events(batch, first_seen);
         CHECK(store->count_events() == 1);
+    }
+
+    TEST_CASE("postgres copy text round trip") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        pipeline::event_record event = full_event("copy-1");
+        event.name = "Tab\tNewline\nReturn\rBackslash\\ end";
+        event.summary = "\\N";
+        event.venue_name = "";
+        event.address = "Caf\xc3\xa9 Z\xc3\xbcrich \xe2\x80\x93 \xf0\x9f\x8e\xb7";
+        event.latitude = 0.1 + 0.2;
+        event.longitude = -1e-300;
+        event.price_min_minor = std::numeric_limits<std::int64_t>::max();
+        event.price_max_minor = std::numeric_limits<std::int64_t>::min();
+        event.tags = {"Tab\ttag", "\xc3\x9cnicode", "Back\\slash"};
+        const std::vector<pipeline::event_record> events{event};
+        store->upsert_events(events, first_seen);
+
+        std::vector<pipeline::event_record> stored;
+        store->for_each_event(
+            {}, [&](const pipeline::event_record& row, std::string_view, std::string_view) {
+                stored.push_back(row);
+            });
+
+        REQUIRE(stored.size() == 1);
+        CHECK(stored[0].name == "Tab\tNewline\nReturn\rBackslash\\ end");
+        CHECK(stored[0].summary == std::optional<std::string>{"\\N"});
+        CHECK(stored[0].venue_name == std::optional<std::string>{""});
+        CHECK(stored[0].address == event.address);
+        CHECK(stored[0].latitude == std::optional<double>{0.30000000000000004});
+        CHECK(stored[0].longitude == std::optional<double>{-1e-300});
+        CHECK(stored[0].price_min_minor == std::int64_t{9223372036854775807});
+        CHECK(stored[0].price_max_minor == std::numeric_limits<std::int64_t>::min());
+        CHECK(stored[0].tags ==
+              std::vector<std::string>{"Back\\slash", "Tab\ttag", "\xc3\x9cnicode"});
+        CHECK(probe.text("SELECT length(address) FROM events") == "15");
+    }
+
+    TEST_CASE("postgres upsert update counts") {
+        struct touch_case {
+            const char* name;
+            std::vector<std::string> second_ids;
+            bool change_name;
+            const char* updated_rows;
+        };
+        const std::array cases{
+            touch_case{"all new", {"43", "44"}, false, "0"},
+            touch_case{"all unchanged", {"41", "42"}, false, "2"},
+            touch_case{"all changed", {"41", "42"}, true, "2"},
+            touch_case{"new and unchanged", {"41", "45"}, false, "1"},
+        };
+        for (const touch_case& test : cases) {
+            CAPTURE(test.name);
+            pg_probe probe;
+            auto store = db::open_store(test_dsn());
+            const std::vector<pipeline::event_record> first{full_event("41"), full_event("42")};
+            store->upsert_events(first, first_seen);
+            // The trigger records every row version that an UPDATE writes.
+            probe.exec(
+                "CREATE TABLE updates (id TEXT NOT NULL);"
+                "CREATE FUNCTION record_update() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN INSERT INTO updates VALUES (NEW.id); RETURN NULL; END $$;"
+                "CREATE TRIGGER row_updated AFTER UPDATE ON events "
+                "FOR EACH ROW EXECUTE FUNCTION record_update()");
+
+            std::vector<pipeline::event_record> second;
+            for (const std::string& id : test.second_ids) {
+                second.push_back(full_event(id));
+                if (test.change_name) {
+                    second.back().name = "Renamed " + id;
+                }
+            }
+            store->upsert_events(second, second_seen);
+
+            CHECK(probe.text("SELECT count(*) FROM updates") == test.updated_rows);
+            CHECK(probe.text("SELECT count(*) FROM events WHERE last_seen_at = "
+                             "'2026-07-02T11:30:00Z'") == "2");
+        }
+    }
+
+    TEST_CASE("postgres event delete removes tags") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        const std::vector<pipeline::event_record> events{
+            full_event("21"), full_event("22"), full_event("23")};
+        store->upsert_events(events, first_seen);
+
+        probe.exec("DELETE FROM events WHERE id IN ('21', '22')");
+        CHECK(probe.column("SELECT DISTINCT event_id FROM event_tags") ==
+              std::vector<std::string>{"23"});
+        CHECK(probe.text("SELECT count(*) FROM event_tags") == "2");
+
+        probe.exec("TRUNCATE events");
+        CHECK(probe.text("SELECT count(*) FROM event_tags") == "0");
+    }
+
+    TEST_CASE("postgres tagged id change rejected") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        pipeline::event_record untagged = full_event("33");
+        untagged.tags.clear();
+        const std::vector<pipeline::event_record> events{full_event("31"), untagged};
+        store->upsert_events(events, first_seen);
+
+        CHECK_THROWS_WITH_AS(probe.exec("UPDATE events SET id = '32' WHERE id = '31'"),
+                             doctest::Contains("has rows in event_tags"),
+                             pqxx::sql_error);
+        CHECK(probe.text("SELECT count(*) FROM events WHERE id = '31'") == "1");
+
+        probe.exec("UPDATE events SET id = '34' WHERE id = '33'");
+        CHECK(probe.text("SELECT count(*) FROM events WHERE id = '34'") == "1");
     }
 }

@@ -711,6 +711,181 @@ TEST_SUITE("db") {
             store->load_pages(run_id), doctest::Contains("is corrupt"), db::store_error);
     }
 
+    TEST_CASE("sqlite new events tags stored") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        // 50 new events with 3 distinct tags each give 150 tag rows: two multi-row inserts of
+        // 64 rows and 22 single-row inserts. Event 7 repeats one tag, which is stored once.
+        std::vector<pipeline::event_record> events;
+        for (int number = 0; number < 50; ++number) {
+            pipeline::event_record event = full_event("9" + std::to_string(100 + number));
+            event.tags = {"EventbriteSubCategory/" + std::to_string(3000 + number),
+                          "EventbriteCategory/103",
+                          "EventbriteFormat/" + std::to_string(number % 7)};
+            if (number == 7) {
+                event.tags.push_back("EventbriteCategory/103");
+            }
+            events.push_back(std::move(event));
+        }
+
+        store->upsert_events(events, first_seen);
+
+        sqlite_probe probe{path};
+        CHECK(probe.integer("SELECT count(*) FROM event_tags") == 150);
+        CHECK(probe.integer("SELECT count(DISTINCT event_id) FROM event_tags") == 50);
+        CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '9100' ORDER BY tag") ==
+              std::vector<std::string>{
+                  "EventbriteCategory/103", "EventbriteFormat/0", "EventbriteSubCategory/3000"});
+        CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '9107' ORDER BY tag") ==
+              std::vector<std::string>{
+                  "EventbriteCategory/103", "EventbriteFormat/0", "EventbriteSubCategory/3007"});
+        CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '9149' ORDER BY tag") ==
+              std::vector<std::string>{
+                  "EventbriteCategory/103", "EventbriteFormat/0", "EventbriteSubCategory/3049"});
+    }
+
+    TEST_CASE("sqlite new id twice in batch") {
+        // The later copy replaces the tags that the earlier copy queued, in a short batch and
+        // in one whose queue contains many rows.
+        for (const int size : {3, 40}) {
+            CAPTURE(size);
+            const temp_dir dir;
+            const std::string path = dir.file("events.db");
+            auto store = db::open_store(dsn_for(path));
+            std::vector<pipeline::event_record> batch;
+            for (int number = 0; number < size; ++number) {
+                batch.push_back(full_event("95" + std::to_string(number)));
+            }
+            batch[1].name = "earlier copy";
+            batch[1].tags = {"EventbriteCategory/199", "EventbriteFormat/6"};
+            const std::size_t later = size == 3 ? 2 : 30;
+            batch[later] = full_event("951");
+            batch[later].name = "later copy";
+            batch[later].tags = {"EventbriteSubCategory/3004"};
+
+            store->upsert_events(batch, first_seen);
+
+            sqlite_probe probe{path};
+            CHECK(store->count_events() == size - 1);
+            CHECK(probe.text("SELECT name FROM events WHERE id = '951'") == "later copy");
+            CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '951'") ==
+                  std::vector<std::string>{"EventbriteSubCategory/3004"});
+            CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '950' ORDER BY tag") ==
+                  std::vector<std::string>{"EventbriteCategory/103", "EventbriteFormat/6"});
+        }
+    }
+
+    TEST_CASE("sqlite batch mixes new and stored") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        // Even numbers are stored first. The second batch of 40 changes them and adds the odd ones.
+        std::vector<pipeline::event_record> stored;
+        for (int number = 0; number < 40; number += 2) {
+            stored.push_back(full_event("97" + std::to_string(number)));
+        }
+        store->upsert_events(stored, first_seen);
+        std::vector<pipeline::event_record> batch;
+        for (int number = 0; number < 40; ++number) {
+            pipeline::event_record event = full_event("97" + std::to_string(number));
+            event.name = "second batch " + std::to_string(number);
+            event.tags = {"EventbriteFormat/" + std::to_string(number)};
+            batch.push_back(std::move(event));
+        }
+
+        store->upsert_events(batch, second_seen);
+
+        sqlite_probe probe{path};
+        CHECK(store->count_events() == 40);
+        CHECK(probe.integer("SELECT count(*) FROM event_tags") == 40);
+        CHECK(probe.integer("SELECT count(*) FROM events WHERE first_seen_at = '" +
+                            std::string{first_seen} + "'") == 20);
+        CHECK(probe.integer("SELECT count(*) FROM events WHERE last_seen_at = '" +
+                            std::string{second_seen} + "'") == 40);
+        CHECK(probe.text("SELECT name FROM events WHERE id = '9710'") == "second batch 10");
+        CHECK(probe.text("SELECT first_seen_at FROM events WHERE id = '9710'") == first_seen);
+        CHECK(probe.text("SELECT first_seen_at FROM events WHERE id = '9711'") == second_seen);
+        CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '9710'") ==
+              std::vector<std::string>{"EventbriteFormat/10"});
+        CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '9711'") ==
+              std::vector<std::string>{"EventbriteFormat/11"});
+    }
+
+    TEST_CASE("sqlite failed batch drops queued tags") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        sqlite_probe probe{path};
+        probe.exec(
+            "CREATE TRIGGER reject_bad BEFORE INSERT ON events WHEN NEW.id = 'bad' "
+            "BEGIN SELECT RAISE(ABORT, 'test trigger rejected the row'); END");
+        // The 20 events before 'bad' queue 40 tag rows, which the failure must discard.
+        std::vector<pipeline::event_record> batch;
+        for (int number = 0; number < 40; ++number) {
+            batch.push_back(full_event(number == 20 ? "bad" : "98" + std::to_string(number)));
+        }
+
+        std::string message;
+        try {
+            store->upsert_events(batch, first_seen);
+        } catch (const db::store_error& error) {
+            message = error.what();
+        }
+        const std::vector<pipeline::event_record> next{full_event("990")};
+        store->upsert_events(next, second_seen);
+
+        CHECK(message.find("event id 'bad'") != std::string::npos);
+        CHECK(message.find("test trigger rejected the row") != std::string::npos);
+        CHECK(store->count_events() == 1);
+        CHECK(probe.column("SELECT DISTINCT event_id FROM event_tags") ==
+              std::vector<std::string>{"990"});
+        CHECK(probe.integer("SELECT count(*) FROM event_tags") == 2);
+    }
+
+    TEST_CASE("sqlite new database page size") {
+        const temp_dir dir;
+        const std::string fresh = dir.file("fresh.db");
+        const std::string older = dir.file("older.db");
+        {
+            // A file created with the 4 KiB default keeps its page size.
+            raw_connection connection{older};
+            REQUIRE(sqlite3_exec(connection.handle.get(),
+                                 "PRAGMA page_size = 4096; CREATE TABLE marker (x INTEGER)",
+                                 nullptr,
+                                 nullptr,
+                                 nullptr) == SQLITE_OK);
+        }
+
+        auto fresh_store = db::open_store(dsn_for(fresh));
+        auto older_store = db::open_store(dsn_for(older));
+        const std::vector<pipeline::event_record> events{full_event("995")};
+        older_store->upsert_events(events, first_seen);
+
+        CHECK(sqlite_probe{fresh}.integer("PRAGMA page_size") == 8192);
+        CHECK(sqlite_probe{older}.integer("PRAGMA page_size") == 4096);
+        CHECK(older_store->count_events() == 1);
+    }
+
+    TEST_CASE("sqlite deleted event stored again") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        std::vector<pipeline::event_record> events{full_event("961")};
+        store->upsert_events(events, first_seen);
+        sqlite_probe probe{path};
+        probe.exec("DELETE FROM event_tags; DELETE FROM events");
+
+        // The new row gets rowid 1 again, the rowid of the store's previous insert.
+        events[0].tags = {"EventbriteSubCategory/3004"};
+        store->upsert_events(events, second_seen);
+
+        CHECK(probe.integer("SELECT rowid FROM events") == 1);
+        CHECK(probe.text("SELECT first_seen_at FROM events") == second_seen);
+        CHECK(probe.column("SELECT tag FROM event_tags") ==
+              std::vector<std::string>{"EventbriteSubCategory/3004"});
+    }
+
     TEST_CASE("sqlite export indexes exact") {
         const temp_dir dir;
         const std::string path = dir.file("events.db");

@@ -1,9 +1,11 @@
 // Measures how fast a store loads events, transform excluded. Not a test: ctest does not run
 // it. Usage: store_load_bench DSN [EVENTS] [BATCH_ROWS]. Loads EVENTS new events (default
 // 200000) with 3 tags each through store::upsert_events in batches of BATCH_ROWS (default
-// 5000), then the same events again as updates, and prints events/s of both passes.
+// 5000), then the same events again as updates, and prints events/s and CPU microseconds per
+// event (user plus system time of this process) of both passes.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -53,17 +55,33 @@ pipeline::event_record realistic_event(int number) {
     return event;
 }
 
-double load(db::store& store,
-            const std::vector<pipeline::event_record>& events,
-            std::size_t batch_rows,
-            const std::string& seen_at) {
+double cpu_seconds_now() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    const auto seconds = [](const timeval& time) {
+        return static_cast<double>(time.tv_sec) + static_cast<double>(time.tv_usec) / 1e6;
+    };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+struct load_rate {
+    double events_per_second = 0;
+    double cpu_microseconds_per_event = 0;
+};
+
+load_rate load(db::store& store,
+               const std::vector<pipeline::event_record>& events,
+               std::size_t batch_rows,
+               const std::string& seen_at) {
     const auto started = std::chrono::steady_clock::now();
+    const double cpu_started = cpu_seconds_now();
     for (std::size_t offset = 0; offset < events.size(); offset += batch_rows) {
         const std::size_t count = std::min(batch_rows, events.size() - offset);
         store.upsert_events(std::span{events}.subspan(offset, count), seen_at);
     }
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
-    return static_cast<double>(events.size()) / elapsed.count();
+    const auto count = static_cast<double>(events.size());
+    return {count / elapsed.count(), (cpu_seconds_now() - cpu_started) * 1e6 / count};
 }
 
 }  // namespace
@@ -90,17 +108,21 @@ int main(int argc, char** argv) {
         auto store = db::open_store(dsn);
         const std::int64_t before = store->count_events();
 
-        const double insert_rate = load(*store, events, batch_rows, "2026-07-01T10:00:00Z");
-        const double update_rate = load(*store, events, batch_rows, "2026-07-02T10:00:00Z");
+        const load_rate insert = load(*store, events, batch_rows, "2026-07-01T10:00:00Z");
+        const load_rate update = load(*store, events, batch_rows, "2026-07-02T10:00:00Z");
 
         fmt::print("dsn={} events={} batch_rows={} tags_per_event=3\n",
                    db::mask_dsn(dsn),
                    event_count,
                    batch_rows);
-        fmt::print("insert_events_per_s={:.0f} update_events_per_s={:.0f} rows_added={}\n",
-                   insert_rate,
-                   update_rate,
-                   store->count_events() - before);
+        fmt::print(
+            "insert_events_per_s={:.0f} insert_cpu_us_per_event={:.1f} update_events_per_s={:.0f} "
+            "update_cpu_us_per_event={:.1f} rows_added={}\n",
+            insert.events_per_second,
+            insert.cpu_microseconds_per_event,
+            update.events_per_second,
+            update.cpu_microseconds_per_event,
+            store->count_events() - before);
     } catch (const std::exception& error) {
         fmt::print(stderr, "error: {}\n", error.what());
         return 1;
