@@ -46,11 +46,12 @@ constexpr const char* upsert_page_name = "eventcrawl_upsert_page";
 constexpr const char* event_staging_table = "eventcrawl_event_staging";
 
 // The session temp table that receives each batch through COPY, one row per event with its tags
-// as an array. ON COMMIT DELETE ROWS empties it at the end of every transaction, and a rollback
+// as an array. id and tags use the byte-order collation of the keys they are compared with.
+// ON COMMIT DELETE ROWS empties it at the end of every transaction, and a rollback
 // discards its rows too.
 constexpr const char* create_staging_sql = R"sql(
 CREATE TEMP TABLE IF NOT EXISTS eventcrawl_event_staging (
-    id TEXT NOT NULL,
+    id TEXT COLLATE "C" NOT NULL,
     name TEXT NOT NULL,
     summary TEXT,
     url TEXT,
@@ -75,7 +76,7 @@ CREATE TEMP TABLE IF NOT EXISTS eventcrawl_event_staging (
     organizer_name TEXT,
     series_id TEXT,
     image_url TEXT,
-    tags TEXT[] NOT NULL
+    tags TEXT[] COLLATE "C" NOT NULL
 ) ON COMMIT DELETE ROWS;
 )sql";
 

@@ -336,6 +336,24 @@ CREATE TRIGGER events_keep_tagged_id BEFORE UPDATE OF id ON events
     EXECUTE FUNCTION eventcrawl_reject_tagged_id_change();
 )sql";
 
+// Version 6: events.id, event_tags.event_id and event_tags.tag compare by byte value (COLLATE
+// "C"), as SQLite's BINARY collation does, so B-tree comparisons no longer go through strcoll.
+// Equality is byte equality under both collations, so no stored row changes, and reads already
+// order by COLLATE "C". PostgreSQL 15 rejects a type change of a column that a trigger's WHEN
+// clause reads, so that trigger is dropped and created again.
+constexpr std::string_view postgres_byte_order_keys_schema = R"sql(
+DROP TRIGGER events_keep_tagged_id ON events;
+
+ALTER TABLE events ALTER COLUMN id TYPE TEXT COLLATE "C";
+ALTER TABLE event_tags
+    ALTER COLUMN event_id TYPE TEXT COLLATE "C",
+    ALTER COLUMN tag TYPE TEXT COLLATE "C";
+
+CREATE TRIGGER events_keep_tagged_id BEFORE UPDATE OF id ON events
+    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
+    EXECUTE FUNCTION eventcrawl_reject_tagged_id_change();
+)sql";
+
 constexpr std::array postgres_list{
     migration{1, "events, event_tags, runs and run_cities", postgres_initial_schema},
     migration{2, "runs.options, raw_pages and export indexes", postgres_archive_schema},
@@ -344,6 +362,7 @@ constexpr std::array postgres_list{
     migration{4, "drop events indexes that no query reads", unused_indexes_schema},
     migration{
         5, "event_tags cascade by triggers instead of a foreign key", postgres_tag_triggers_schema},
+    migration{6, "byte-order collation on event and tag keys", postgres_byte_order_keys_schema},
 };
 
 }  // namespace

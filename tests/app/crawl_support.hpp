@@ -4,11 +4,16 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "tests/app/process.hpp"
@@ -38,8 +43,9 @@ inline long long expected_value(const std::string& key) {
     return std::stoll(match[1]);
 }
 
-// Process ids of every running Chromium process.
-inline std::set<std::string> chromium_processes() {
+// Process ids of the running Chromium processes whose command line contains `marker`, or of
+// every running Chromium process when `marker` is empty.
+inline std::set<std::string> chromium_processes(const std::string& marker = {}) {
     std::set<std::string> pids;
     for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
         const auto name = entry.path().filename().string();
@@ -55,12 +61,58 @@ inline std::set<std::string> chromium_processes() {
         const auto state_at = stat_line.rfind(')');
         const bool zombie = state_at != std::string::npos && state_at + 2 < stat_line.size() &&
                             stat_line[state_at + 2] == 'Z';
-        if (command.find("chrom") != std::string::npos && !zombie) {
-            pids.insert(name);
+        if (command.find("chrom") == std::string::npos || zombie) {
+            continue;
         }
+        if (!marker.empty()) {
+            std::ifstream cmdline_file(entry.path() / "cmdline");
+            const std::string cmdline{std::istreambuf_iterator<char>(cmdline_file),
+                                      std::istreambuf_iterator<char>()};
+            if (cmdline.find(marker) == std::string::npos) {
+                continue;
+            }
+        }
+        pids.insert(name);
     }
     return pids;
 }
+
+// Points TMPDIR at a new folder while it lives, and deletes the folder at the end. eventcrawl
+// creates its Chromium profiles under TMPDIR, and every Chromium process names its profile on its
+// command line, so chromium_processes(path()) finds the browsers of the crawls started meanwhile
+// and no others. The folder is short (/tmp/ecb-XXXXXX), because Chromium rejects a profile whose
+// socket path exceeds the 108 bytes of a Unix socket address.
+class scoped_tmpdir {
+public:
+    scoped_tmpdir() {
+        std::string pattern = "/tmp/ecb-XXXXXX";
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            throw std::runtime_error("mkdtemp failed for " + pattern);
+        }
+        path_ = pattern;
+        if (const char* old = std::getenv("TMPDIR"); old != nullptr) {
+            old_ = old;
+        }
+        ::setenv("TMPDIR", path_.c_str(), 1);
+    }
+    ~scoped_tmpdir() {
+        if (old_) {
+            ::setenv("TMPDIR", old_->c_str(), 1);
+        } else {
+            ::unsetenv("TMPDIR");
+        }
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+    scoped_tmpdir(const scoped_tmpdir&) = delete;
+    scoped_tmpdir& operator=(const scoped_tmpdir&) = delete;
+
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    std::optional<std::string> old_;
+};
 
 // The replay site on a free loopback port, stopped when the test ends.
 class replay_site {

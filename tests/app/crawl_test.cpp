@@ -67,9 +67,11 @@ TEST_SUITE("app") {
     }
 
     TEST_CASE("sigterm stops crawl cleanly") {
-        const auto before = chromium_processes();
         replay_site site(corpus, 400);
         temp_dir dir;
+        const scoped_tmpdir tmpdir;
+        const std::string& browsers_tmp = tmpdir.path();
+        const auto before = chromium_processes(browsers_tmp);
         const test_database database(dir.path());
         background_process crawl(crawl_argv(site.url(), database.dsn(), "async"));
         std::this_thread::sleep_for(std::chrono::milliseconds(2500));
@@ -79,7 +81,7 @@ TEST_SUITE("app") {
         CHECK(database.number("SELECT count(*) FROM runs WHERE status = 'interrupted'") == 1);
         CHECK(database.number("SELECT count(*) FROM runs WHERE finished_at IS NULL") == 0);
         std::set<std::string> left;
-        for (const auto& pid : chromium_processes()) {
+        for (const auto& pid : chromium_processes(browsers_tmp)) {
             if (before.count(pid) == 0) {
                 left.insert(pid);
             }
@@ -96,7 +98,9 @@ TEST_SUITE("app") {
         CAPTURE(full.output);
         REQUIRE(full.exit_code == 0);
 
-        const auto before = chromium_processes();
+        const scoped_tmpdir tmpdir;
+        const std::string& browsers_tmp = tmpdir.path();
+        const auto before = chromium_processes(browsers_tmp);
         {
             background_process crawl(crawl_argv(site.url(), killed_db.dsn(), "async"));
             // The whole crawl needs more than 6 s at 500 ms per response (8 pages of one city
@@ -109,7 +113,7 @@ TEST_SUITE("app") {
         std::set<std::string> left;
         for (int attempt = 0; attempt < 50; ++attempt) {
             left.clear();
-            for (const auto& pid : chromium_processes()) {
+            for (const auto& pid : chromium_processes(browsers_tmp)) {
                 if (before.count(pid) == 0) {
                     left.insert(pid);
                 }

@@ -2,6 +2,7 @@
 #include "db/postgres_store.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -16,6 +17,8 @@
 #include <pqxx/pqxx>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "db/batch_writer.hpp"
@@ -201,7 +204,7 @@ TEST_SUITE("db") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());
 
-        CHECK(probe.text("SELECT max(version) FROM schema_version") == "5");
+        CHECK(probe.text("SELECT max(version) FROM schema_version") == "6");
         CHECK(probe.text("SELECT count(*) FROM information_schema.columns "
                          "WHERE table_name = 'events'") == "27");
         CHECK(probe.text("SELECT data_type FROM information_schema.columns "
@@ -213,8 +216,8 @@ TEST_SUITE("db") {
 
         probe.exec("UPDATE schema_version SET applied_at = 'marker'");
         auto reopened = db::open_store(test_dsn());
-        CHECK(probe.text("SELECT count(*) FROM schema_version") == "5");
-        CHECK(probe.text("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") == "5");
+        CHECK(probe.text("SELECT count(*) FROM schema_version") == "6");
+        CHECK(probe.text("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") == "6");
     }
 
     TEST_CASE("postgres newer schema rejected") {
@@ -225,7 +228,7 @@ TEST_SUITE("db") {
         const std::string message = error_of([] { db::open_store(test_dsn()); });
 
         CHECK(message.find("schema version 99") != std::string::npos);
-        CHECK(message.find("versions up to 5;") != std::string::npos);
+        CHECK(message.find("versions up to 6;") != std::string::npos);
         CHECK(message.find(test_dsn()) != std::string::npos);
     }
 
@@ -533,7 +536,7 @@ TEST_SUITE("db") {
 
         auto store = db::open_store(test_dsn());
 
-        CHECK(probe.text("SELECT max(version) FROM schema_version") == "5");
+        CHECK(probe.text("SELECT max(version) FROM schema_version") == "6");
         std::vector<pipeline::event_record> events;
         std::vector<std::string> seen;
         store->for_each_event({},
@@ -730,5 +733,44 @@ TEST_SUITE("db") {
 
         probe.exec("UPDATE events SET id = '34' WHERE id = '33'");
         CHECK(probe.text("SELECT count(*) FROM events WHERE id = '34'") == "1");
+    }
+
+    TEST_CASE("postgres keys in byte order") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        const std::array<const char*, 3> key_columns{
+            "events.id", "event_tags.event_id", "event_tags.tag"};
+        for (const char* column : key_columns) {
+            CAPTURE(column);
+            const std::string_view name{column};
+            const std::size_t dot = name.find('.');
+            CHECK(probe.text(fmt::format("SELECT collation_name FROM information_schema.columns "
+                                         "WHERE table_name = '{}' AND column_name = '{}'",
+                                         name.substr(0, dot),
+                                         name.substr(dot + 1))) == "C");
+        }
+
+        // Byte order: 'B' 0x42, 'Z' 0x5A, '_' 0x5F, 'a' 0x61, 'b' 0x62, 'é' 0xC3 0xA9.
+        std::vector<pipeline::event_record> events;
+        for (const char* id : {"b", "\u00e9", "Z", "a", "B", "_"}) {
+            pipeline::event_record event = full_event(id);
+            event.tags = {"b", "\u00e9", "Z", "a", "B", "_"};
+            events.push_back(std::move(event));
+        }
+        store->upsert_events(events, first_seen);
+
+        std::vector<std::string> ids;
+        std::vector<std::string> first_tags;
+        store->for_each_event(
+            {}, [&](const pipeline::event_record& event, std::string_view, std::string_view) {
+                ids.push_back(event.id);
+                if (first_tags.empty()) {
+                    first_tags = event.tags;
+                }
+            });
+        const std::vector<std::string> byte_order{"B", "Z", "_", "a", "b", "\u00e9"};
+        CHECK(ids == byte_order);
+        CHECK(first_tags == byte_order);
+        CHECK(probe.text("SELECT count(*) FROM event_tags WHERE event_id = '\u00e9'") == "6");
     }
 }
