@@ -100,8 +100,8 @@ FROM eventcrawl_event_staging)sql") +
 // a time, never by a join with the staging table. Temp tables get no statistics from
 // autovacuum. With a join, the planner chose sequential scans of the whole events or event_tags
 // table for a few hundred staged rows. EXPLAIN ANALYZE measured 28-95 ms per 500-row batch at
-// 170k tags, growing with the table. The unique primary key of events tells the planner that
-// each id matches at most one row.
+// 170k tags, growing with the table. The unique primary key of events lets the planner assume
+// that each id matches at most one row.
 constexpr const char* touch_events_sql = R"sql(
 UPDATE events SET last_seen_at = $1::timestamptz
 WHERE id = ANY (ARRAY(SELECT id FROM eventcrawl_event_staging))

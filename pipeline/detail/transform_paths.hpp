@@ -16,9 +16,10 @@ transform_output dom_transform_page(const raw_page& page);
 // without building a DOM. Returns nothing (declines) for any other shape, and for every body
 // on which dom_transform_page would throw or add a warning. When it returns output, that
 // output equals dom_transform_page's. It also declines some bodies that the DOM path maps
-// without a warning: repeated keys among those the mapping reads, a JSON type the mapping does
-// not expect in a field it reads, events other than destination_event, object-valued names,
-// city-browse pages (buckets), and bodies with both a top-level `events` and `results`.
+// without a warning. These are repeated keys among those the mapping reads, a JSON type the
+// mapping does not expect in a field it reads, events other than destination_event,
+// object-valued names, city-browse pages (buckets), and bodies with both a top-level `events`
+// and `results`.
 // Batch responses and bare arrays are read only from recorded files, as the DOM path does.
 // It logs nothing.
 std::optional<transform_output> stream_transform_page(const raw_page& page);

@@ -58,6 +58,17 @@ long long interrupted_run(const replay_site& site, const pg_database& database) 
     return database.number("SELECT max(id) FROM runs");
 }
 
+// Checks that `database` holds one finished run with every city, page and event of the corpus,
+// and rows equal to those of `reference`.
+void check_one_complete_run(const pg_database& database, const pg_database& reference) {
+    CHECK(database.number("SELECT count(*) FROM runs") == 1);
+    CHECK(database.number("SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
+    CHECK(database.number(cities_committed) == expected_value("cities"));
+    CHECK(database.number("SELECT sum(pages) FROM run_cities") == expected_value("pages_crawled"));
+    CHECK(database.number("SELECT count(*) FROM events") == expected_value("unique_events"));
+    CHECK(database.event_rows() == reference.event_rows());
+}
+
 }  // namespace
 
 TEST_SUITE("app") {
@@ -123,13 +134,7 @@ TEST_SUITE("app") {
         CAPTURE(resumed.output);
         REQUIRE(resumed.exit_code == 0);
         CHECK(resumed.output.find(pg_database::password) == std::string::npos);
-        CHECK(database.number("SELECT count(*) FROM runs") == 1);
-        CHECK(database.number("SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
-        CHECK(database.number(cities_committed) == expected_value("cities"));
-        CHECK(database.number("SELECT sum(pages) FROM run_cities") ==
-              expected_value("pages_crawled"));
-        CHECK(database.number("SELECT count(*) FROM events") == expected_value("unique_events"));
-        CHECK(database.event_rows() == reference.event_rows());
+        check_one_complete_run(database, reference);
     }
 
     TEST_CASE("database restart within retries") {
@@ -153,13 +158,7 @@ TEST_SUITE("app") {
         // The store noticed the restart, so it happened while the crawl was still writing.
         CHECK(result.output.find("Lost PostgreSQL connection") != std::string::npos);
         CHECK(result.output.find(pg_database::password) == std::string::npos);
-        CHECK(database.number("SELECT count(*) FROM runs") == 1);
-        CHECK(database.number("SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
-        CHECK(database.number(cities_committed) == expected_value("cities"));
-        CHECK(database.number("SELECT sum(pages) FROM run_cities") ==
-              expected_value("pages_crawled"));
-        CHECK(database.number("SELECT count(*) FROM events") == expected_value("unique_events"));
-        CHECK(database.event_rows() == reference.event_rows());
+        check_one_complete_run(database, reference);
     }
 
     TEST_CASE("second resume of run rejected") {

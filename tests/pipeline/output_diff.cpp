@@ -54,6 +54,7 @@ std::string describe_event_difference(const event_record& left, const event_reco
     compare(difference, "end_local", left.end_local, right.end_local);
     compare(difference, "start_utc", left.start_utc, right.start_utc);
     compare(difference, "end_utc", left.end_utc, right.end_utc);
+
     compare(difference, "is_online", left.is_online, right.is_online);
     compare(difference, "is_free", left.is_free, right.is_free);
     compare(difference, "is_cancelled", left.is_cancelled, right.is_cancelled);
@@ -70,6 +71,7 @@ std::string describe_event_difference(const event_record& left, const event_reco
     compare(difference, "organizer_name", left.organizer_name, right.organizer_name);
     compare(difference, "series_id", left.series_id, right.series_id);
     compare(difference, "image_url", left.image_url, right.image_url);
+
     compare(difference, "tag count", left.tags.size(), right.tags.size());
     for (std::size_t i = 0; difference.empty() && i < left.tags.size(); ++i) {
         compare(difference, fmt::format("tags[{}]", i), left.tags[i], right.tags[i]);
