@@ -33,12 +33,12 @@ RUN CXX=clang++-19 cmake -S . -B /build -G Ninja \
         -DCMAKE_RUNTIME_OUTPUT_DIRECTORY=/out/bin \
     && cmake --build /build --target eventcrawl eventbrite-replay
 
-# Runtime stage: Chromium, the shared libraries the two programs link, and tini as PID 1 so
+# Runtime stage: Chromium (the headless shell, without the desktop browser), the shared libraries the two programs link, and tini as PID 1 so
 # that the crash handler processes Chromium leaves behind are reaped.
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        chromium \
+        chromium-headless-shell \
         tini \
         tzdata \
         ca-certificates \
@@ -60,7 +60,7 @@ COPY --from=build /out/bin/eventcrawl /out/bin/eventbrite-replay /usr/local/bin/
 WORKDIR /app
 COPY cities.yaml /app/cities.yaml
 COPY replay/corpus /app/replay/corpus
-ENV EVENTCRAWL_CHROMIUM=/usr/lib/chromium/chromium
+ENV EVENTCRAWL_CHROMIUM=/usr/lib/chromium/chromium-headless-shell
 USER eventcrawl
 ENTRYPOINT ["/usr/bin/tini", "--", "eventcrawl"]
 CMD ["--help"]

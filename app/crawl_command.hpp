@@ -19,7 +19,7 @@ struct crawl_options {
     int concurrency = 8;  // measured: 8 beat 1, 2 and 4 on 2 cores at 150 ms latency (README)
     int browsers = 1;
     std::vector<std::string> browser_urls;
-    std::string chromium_path = "/usr/lib/chromium/chromium";
+    std::string chromium_path;  // empty: crawler::default_chromium_path()
     int pages_per_browser = 200;
     // true: every city gets a new browser context and page target; false reuses them.
     bool fresh_context_per_city = false;

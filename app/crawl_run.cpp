@@ -37,7 +37,9 @@ asio::awaitable<void> crawl_run::run(run_sink& sink) {
     crawler::browser_pool_options pool_options;
     pool_options.browsers = options_.browsers;
     pool_options.browser_urls = options_.browser_urls;
-    pool_options.chromium_path = options_.chromium_path;
+    if (!options_.chromium_path.empty()) {
+        pool_options.chromium_path = options_.chromium_path;
+    }
     pool_options.pages_per_browser = options_.pages_per_browser;
     pool_ = co_await crawler::browser_pool::start(executor, pool_options);
     crawler::rate_limiter_options rate_options;

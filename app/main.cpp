@@ -81,9 +81,13 @@ int main(int argc, char** argv) {
                           crawl.browser_urls,
                           "Attach to a running browser instead of launching: ws://host:port/"
                           "devtools/browser/ID or http://host:port (repeatable)");
-    crawl_cmd->add_option("--chromium", crawl.chromium_path, "Chromium binary to launch")
-        ->envname("EVENTCRAWL_CHROMIUM")
-        ->capture_default_str();
+    crawl_cmd
+        ->add_option("--chromium",
+                     crawl.chromium_path,
+                     "Chromium binary to launch (default: "
+                     "/usr/lib/chromium/chromium-headless-shell when it is installed, else "
+                     "/usr/lib/chromium/chromium)")
+        ->envname("EVENTCRAWL_CHROMIUM");
     crawl_cmd
         ->add_option("--pages-per-browser",
                      crawl.pages_per_browser,

@@ -17,7 +17,7 @@ struct browser_pool_options {
     int browsers = 1;                       // Chromium processes to launch
     std::vector<std::string> browser_urls;  // existing browsers: ws://.../devtools/browser/<id>
                                             // or http://host:port (read via /json/version)
-    std::string chromium_path = default_chromium_path;
+    std::string chromium_path = default_chromium_path();
     int pages_per_browser = 0;  // recycle a launched browser after this many pages; 0 = never
     std::chrono::milliseconds launch_timeout{20000};
     std::chrono::milliseconds call_timeout{10000};

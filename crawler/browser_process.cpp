@@ -209,12 +209,20 @@ std::string describe_wait_status(int status) {
     return fmt::format("wait status {}", status);
 }
 
+std::string default_chromium_path() {
+    if (::access(headless_shell_path, X_OK) == 0) {
+        return headless_shell_path;
+    }
+    return desktop_chromium_path;
+}
+
 asio::awaitable<std::unique_ptr<browser_process>> browser_process::launch(
     asio::any_io_executor executor, browser_launch_options options) {
     if (::access(options.chromium_path.c_str(), X_OK) != 0) {
         throw std::runtime_error(fmt::format(
             "Chromium binary {} is missing or not executable: {}; install it with "
-            "`apt-get install chromium` or pass the path of a Chromium or Chrome binary",
+            "`apt-get install chromium-headless-shell` (or chromium) or pass the path of a "
+            "Chromium or Chrome binary with --chromium",
             options.chromium_path,
             std::strerror(errno)));
     }
@@ -292,8 +300,10 @@ asio::awaitable<std::unique_ptr<browser_process>> browser_process::launch(
         timer.expires_after(poll_interval);
         co_await timer.async_wait(asio::use_awaitable);
     }
-    detail::logger()->info(
-        "chromium started pid={} url={}", browser->pid_, browser->websocket_url_);
+    detail::logger()->info("chromium started pid={} binary={} url={}",
+                           browser->pid_,
+                           options.chromium_path,
+                           browser->websocket_url_);
     co_return browser;
 }
 

@@ -22,7 +22,7 @@ if (!base_url || !modes.includes(mode) || !(count >= 0)) {
 
 // Loads alternate between the first two cities, which every synthetic corpus has.
 const cities = ['ny--new-york', 'ca--san-francisco'];
-const chromium_path = process.env.EVENTCRAWL_CHROMIUM || '/usr/lib/chromium/chromium';
+const chromium_path = process.env.EVENTCRAWL_CHROMIUM || '/usr/lib/chromium/chromium-headless-shell';
 const browser = await chromium.launch(launch_options(chromium_path));
 try {
     const shared_context = mode === 'context-per-load' ? null : await browser.newContext();

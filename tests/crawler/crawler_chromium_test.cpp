@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <spdlog/cfg/env.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -44,7 +45,7 @@ namespace {
 std::string chromium_path() {
     const char* configured = std::getenv("EVENTCRAWL_CHROMIUM");
     if (configured == nullptr || *configured == '\0') {
-        return eventcrawl::crawler::default_chromium_path;
+        return eventcrawl::crawler::default_chromium_path();
     }
     return configured;
 }
@@ -406,6 +407,49 @@ TEST_SUITE("crawler.chromium") {
                 CHECK(stats.at("requests").at("search").as_int64() == paging.expected_pages - 1);
             }
             check_no_browser_left(run);
+        }
+    }
+
+    TEST_CASE("headless shell and desktop binary capture the same pages") {
+        // scripts/setup installs both Debian packages; the crawler prefers the headless shell.
+        REQUIRE(::access(eventcrawl::crawler::headless_shell_path, X_OK) == 0);
+        REQUIRE(::access(eventcrawl::crawler::desktop_chromium_path, X_OK) == 0);
+        CHECK(eventcrawl::crawler::default_chromium_path() ==
+              eventcrawl::crawler::headless_shell_path);
+
+        for (const auto method : {paging_method::click, paging_method::fetch}) {
+            const bool fetch = method == paging_method::fetch;
+            CAPTURE(fetch);
+            std::vector<std::vector<raw_page>> captured;
+            for (const char* binary : {eventcrawl::crawler::headless_shell_path,
+                                       eventcrawl::crawler::desktop_chromium_path}) {
+                CAPTURE(binary);
+                auto replay = start_replay(real_corpus);
+                auto run = make_run(replay.origin(), {"online--online-events", "ny--new-york"});
+                run.pool_options.chromium_path = binary;
+                run.task_options.paging = method;
+                run.one_city_at_a_time = true;
+                execute(run);
+                REQUIRE(run.reports.size() == 2);
+                CHECK(run.reports[0].status == "ok");
+                CHECK(run.reports[1].status == "ok");
+                // 8 pages of online events and 2 of New York, hand-counted from the corpus.
+                CHECK(run.sink.pages.size() == 10);
+                CHECK(unique_event_ids(run.sink.pages).size() == 150 + 33);
+                check_no_browser_left(run);
+                captured.push_back(std::move(run.sink.pages));
+            }
+            REQUIRE(captured.size() == 2);
+            REQUIRE(captured[0].size() == captured[1].size());
+            for (std::size_t i = 0; i < captured[0].size(); ++i) {
+                CAPTURE(i);
+                CHECK(captured[0][i].city_slug == captured[1][i].city_slug);
+                CHECK(captured[0][i].page_number == captured[1][i].page_number);
+                CHECK(captured[0][i].source == captured[1][i].source);
+                if (captured[0][i].source == page_source::search_xhr) {
+                    CHECK(captured[0][i].body == captured[1][i].body);
+                }
+            }
         }
     }
 
