@@ -96,7 +96,7 @@ TEST_SUITE("config") {
                                     "libboost-json1.81-dev",
                                     "libboost-url1.81-dev",
                                     "libhowardhinnant-date-dev",
-                                    "chromium",
+                                    "chromium-headless-shell",
                                     "tini",
                                     "tzdata"}) {
             CAPTURE(package);
