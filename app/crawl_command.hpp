@@ -30,7 +30,8 @@ struct crawl_options {
     double rate_per_host = 0.0;    // page requests per second to one host; 0: unlimited
     int split_horizon_days = 365;  // days a capped listing is split over; 0: no splitting
     std::size_t queue_capacity = 16;
-    std::size_t batch_rows = 500;
+    // 2000 rows used about 20% less store CPU per row than 500 in bench/transform_load.
+    std::size_t batch_rows = 2000;
     std::chrono::milliseconds batch_max_age{1000};
     std::chrono::seconds page_timeout{30};
     std::chrono::seconds shutdown_grace{10};

@@ -49,7 +49,7 @@ struct options {
     std::vector<std::string> corpus_dirs;
     std::vector<std::string> fixture_dirs;
     std::uint64_t min_events = 200'000;
-    std::size_t batch_rows = 500;
+    std::size_t batch_rows = 2000;  // eventcrawl crawl --batch-rows default
     std::string sqlite_dir;
     std::string postgres_dsn;
     std::string second_postgres_dsn;  // an empty database for the pipelined PostgreSQL stage

@@ -35,10 +35,11 @@ const std::string upsert_event_sql =
 constexpr std::string_view touch_event_sql =
     "UPDATE events SET last_seen_at = ?2 WHERE id = ?1 AND last_seen_at IS NOT ?2";
 
-// The primary key (event_id, tag) of the WITHOUT ROWID table returns the tags in BINARY order,
+// The primary key (event_seq, tag) of the WITHOUT ROWID table returns the tags in BINARY order,
 // which is the order of std::string's operator<.
 constexpr std::string_view select_tags_sql =
-    "SELECT tag FROM event_tags WHERE event_id = ?1 ORDER BY tag";
+    "SELECT tag FROM event_tag_entries\n"
+    "WHERE event_seq = (SELECT seq FROM events WHERE id = ?1) ORDER BY tag";
 
 // Page size in bytes of a database file that this store creates. With 8 KiB pages in place of
 // the 4 KiB default, bench/transform_load's SQLite stage used about 8% less CPU time (100,800 new
@@ -51,9 +52,9 @@ constexpr int new_database_page_size = 8192;
 // parameters (SQLITE_MAX_VARIABLE_NUMBER) since SQLite 3.32.
 constexpr std::size_t tag_rows_per_insert = 64;
 
-// Returns "INSERT OR IGNORE INTO event_tags (event_id, tag) VALUES (?1, ?2), (?3, ?4), ...".
+// Returns "INSERT OR IGNORE INTO event_tag_entries (event_seq, tag) VALUES (?1, ?2), ...".
 std::string insert_tags_sql(std::size_t rows) {
-    std::string sql = "INSERT OR IGNORE INTO event_tags (event_id, tag) VALUES ";
+    std::string sql = "INSERT OR IGNORE INTO event_tag_entries (event_seq, tag) VALUES ";
     for (std::size_t row = 0; row < rows; ++row) {
         sql += fmt::format("{}(?{}, ?{})", row == 0 ? "" : ", ", 2 * row + 1, 2 * row + 2);
     }
@@ -386,10 +387,16 @@ void sqlite_store::prepare_statements() {
     touch_event_ = detail::sqlite_prepare(connection, path_, touch_event_sql);
     select_tags_ = detail::sqlite_prepare(connection, path_, select_tags_sql);
     delete_tags_ =
-        detail::sqlite_prepare(connection, path_, "DELETE FROM event_tags WHERE event_id = ?1");
+        detail::sqlite_prepare(connection,
+                               path_,
+                               "DELETE FROM event_tag_entries "
+                               "WHERE event_seq = (SELECT seq FROM events WHERE id = ?1)");
     // OR IGNORE drops a tag that appears twice in one event instead of failing the batch.
-    insert_tag_ = detail::sqlite_prepare(
-        connection, path_, "INSERT OR IGNORE INTO event_tags (event_id, tag) VALUES (?1, ?2)");
+    insert_tag_ = detail::sqlite_prepare(connection,
+                                         path_,
+                                         "INSERT OR IGNORE INTO event_tag_entries (event_seq, tag) "
+                                         "SELECT seq, ?2 FROM events WHERE id = ?1");
+    insert_tag_entry_ = detail::sqlite_prepare(connection, path_, insert_tags_sql(1));
     insert_tag_chunk_ =
         detail::sqlite_prepare(connection, path_, insert_tags_sql(tag_rows_per_insert));
     insert_run_ =
@@ -424,10 +431,10 @@ void sqlite_store::upsert_events(std::span<const pipeline::event_record> events,
 
     const auto started = std::chrono::steady_clock::now();
     {
-        // The only foreign key that a batch can touch is event_tags.event_id, and write_tags
-        // inserts tags only after write_event stored their event in the same transaction. The
-        // per-tag lookup in events adds nothing then. SQLite ignores the pragma inside a
-        // transaction, so it is switched around the transaction and always switched back.
+        // The only foreign key that a batch can touch is event_tag_entries.event_seq, and
+        // write_tags inserts tags only after write_event stored their event in the same
+        // transaction, so the per-tag lookup in events adds nothing. SQLite ignores the pragma
+        // inside a transaction, so it is switched around the transaction and always back.
         const foreign_keys_off unchecked{connection_.get(), path_};
         in_transaction("an upsert batch", [&] { write_events(events, seen_at); });
     }
@@ -498,17 +505,18 @@ void sqlite_store::write_event(const pipeline::event_record& event, std::string_
     }
 
     // Only an insert changes sqlite3_last_insert_rowid, and the DO UPDATE branch leaves it alone.
-    // A new row that reuses the rowid of this connection's previous insert (possible after that
-    // row was deleted) counts as not inserted and takes the compare path, which is slower but
-    // gives the same result.
-    if (sqlite3_last_insert_rowid(connection) != rowid_before) {
+    // The rowid is events.seq. A new row that reuses the seq of this connection's previous
+    // insert (possible after that row was deleted) counts as not inserted and takes the compare
+    // path, which is slower but gives the same result.
+    const sqlite3_int64 seq = sqlite3_last_insert_rowid(connection);
+    if (seq != rowid_before) {
         // A new row has no stored tags, because deleting an event cascades to its tags, so the
         // tags need no read and no delete.
         // NOTE: a delete with foreign keys off (the default of the sqlite3 shell) leaves the tags
-        // behind, and they then stay next to the tags of a new row with the same id.
+        // behind. A new event that gets the deleted event's seq (the largest) then shows them.
         sort_new_tags(event);
         for (std::string_view tag : new_tags_) {
-            queued_tags_.emplace_back(event.id, tag);
+            queued_tags_.push_back(queued_tag{seq, event.id, tag});
         }
         return;
     }
@@ -536,7 +544,7 @@ void sqlite_store::sort_new_tags(const pipeline::event_record& event) {
 }
 
 // Replaces the stored tags of an event only when its set of tags changed, because a delete and
-// an insert per tag cost two B-tree writes in event_tags and two in event_tags_tag_idx each.
+// an insert per tag cost two B-tree writes in event_tag_entries and two in its tag index each.
 void sqlite_store::write_tags(const pipeline::event_record& event) {
     sqlite3* connection = connection_.get();
     const auto fail = [&](std::string_view step) {
@@ -600,17 +608,17 @@ void sqlite_store::insert_queued_tags() {
             path_,
             fmt::format("insert of {} tags of new events from id '{}' to id '{}'",
                         rows,
-                        queued_tags_[offset].first,
-                        queued_tags_[offset + rows - 1].first))};
+                        queued_tags_[offset].event_id,
+                        queued_tags_[offset + rows - 1].event_id))};
     };
 
     while (queued_tags_.size() - offset >= tag_rows_per_insert) {
         sqlite3_stmt* statement = insert_tag_chunk_.get();
         const statement_reset reset{statement};
         for (std::size_t row = 0; row < tag_rows_per_insert; ++row) {
-            const auto& [event_id, tag] = queued_tags_[offset + row];
-            bind_text(statement, static_cast<int>(2 * row + 1), event_id);
-            bind_text(statement, static_cast<int>(2 * row + 2), tag);
+            const queued_tag& queued = queued_tags_[offset + row];
+            sqlite3_bind_int64(statement, static_cast<int>(2 * row + 1), queued.event_seq);
+            bind_text(statement, static_cast<int>(2 * row + 2), queued.tag);
         }
         if (sqlite3_step(statement) != SQLITE_DONE) {
             fail(tag_rows_per_insert);
@@ -618,11 +626,11 @@ void sqlite_store::insert_queued_tags() {
         offset += tag_rows_per_insert;
     }
 
-    sqlite3_stmt* statement = insert_tag_.get();
+    sqlite3_stmt* statement = insert_tag_entry_.get();
     for (; offset < queued_tags_.size(); ++offset) {
         const statement_reset reset{statement};
-        bind_text(statement, 1, queued_tags_[offset].first);
-        bind_text(statement, 2, queued_tags_[offset].second);
+        sqlite3_bind_int64(statement, 1, queued_tags_[offset].event_seq);
+        bind_text(statement, 2, queued_tags_[offset].tag);
         if (sqlite3_step(statement) != SQLITE_DONE) {
             fail(1);
         }
@@ -933,8 +941,7 @@ void sqlite_store::for_each_event(const event_filter& filter,
                                                            std::string_view first_seen_at,
                                                            std::string_view last_seen_at)>& visit) {
     const auto events = detail::sqlite_prepare(connection_.get(), path_, select_events_sql);
-    const auto tags = detail::sqlite_prepare(
-        connection_.get(), path_, "SELECT tag FROM event_tags WHERE event_id = ?1 ORDER BY tag");
+    const auto tags = detail::sqlite_prepare(connection_.get(), path_, select_tags_sql);
     bind_text(events.get(), 1, filter.since_utc);
     bind_text(events.get(), 2, filter.city);
 

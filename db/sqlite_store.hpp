@@ -90,6 +90,7 @@ private:
     detail::sqlite_statement select_tags_;
     detail::sqlite_statement delete_tags_;
     detail::sqlite_statement insert_tag_;
+    detail::sqlite_statement insert_tag_entry_;
     detail::sqlite_statement insert_tag_chunk_;
     detail::sqlite_statement insert_run_;
     detail::sqlite_statement upsert_run_city_;
@@ -101,10 +102,16 @@ private:
     // The views point into the event_record that write_event received.
     std::vector<std::string_view> new_tags_;
 
-    // (event id, tag) rows of the events that the current transaction inserted as new, kept
-    // until insert_queued_tags writes them together. The views point into the caller's event_record
-    // span, which outlives the transaction.
-    std::vector<std::pair<std::string_view, std::string_view>> queued_tags_;
+    // A tag of an event that the current transaction inserted as new. The views point into the
+    // caller's event_record span, which outlives the transaction.
+    struct queued_tag {
+        std::int64_t event_seq;
+        std::string_view event_id;  // for error messages
+        std::string_view tag;
+    };
+
+    // Tags of new events, kept until insert_queued_tags writes them together.
+    std::vector<queued_tag> queued_tags_;
 };
 
 }  // namespace eventcrawl::db

@@ -136,11 +136,95 @@ DROP INDEX IF EXISTS events_city_idx;
 DROP INDEX IF EXISTS events_last_seen_at_idx;
 )sql";
 
+// Version 5: events get an integer key, seq, that grows with each new event, and the tags of an
+// event refer to it. New events then append to both tag B-trees in place of inserting at the
+// random positions of their ids, so a batch dirties a few tag pages in place of most of them.
+// The view event_tags keeps the (event_id, tag) rows that readers of the file query. Its
+// INSTEAD OF triggers delete and insert through it.
+constexpr std::string_view sqlite_event_sequence_schema = R"sql(
+CREATE TABLE events_v5 (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    summary TEXT,
+    url TEXT,
+    timezone TEXT,
+    start_local TEXT,
+    end_local TEXT,
+    start_utc TEXT,
+    end_utc TEXT,
+    is_online INTEGER NOT NULL CHECK (is_online IN (0, 1)),
+    is_free INTEGER NOT NULL CHECK (is_free IN (0, 1)),
+    is_cancelled INTEGER NOT NULL CHECK (is_cancelled IN (0, 1)),
+    venue_name TEXT,
+    address TEXT,
+    city TEXT,
+    region TEXT,
+    country TEXT,
+    latitude REAL,
+    longitude REAL,
+    price_min_minor INTEGER,
+    price_max_minor INTEGER,
+    currency TEXT,
+    organizer_name TEXT,
+    series_id TEXT,
+    image_url TEXT,
+    first_seen_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL
+);
+INSERT INTO events_v5 (
+    seq, id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
+    is_online, is_free, is_cancelled, venue_name, address, city, region, country, latitude,
+    longitude, price_min_minor, price_max_minor, currency, organizer_name, series_id, image_url,
+    first_seen_at, last_seen_at)
+SELECT rowid, id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
+       is_online, is_free, is_cancelled, venue_name, address, city, region, country, latitude,
+       longitude, price_min_minor, price_max_minor, currency, organizer_name, series_id, image_url,
+       first_seen_at, last_seen_at
+FROM events;
+
+CREATE TABLE event_tag_entries (
+    event_seq INTEGER NOT NULL REFERENCES events_v5 (seq) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (event_seq, tag)
+) WITHOUT ROWID;
+INSERT INTO event_tag_entries (event_seq, tag)
+SELECT events.rowid, event_tags.tag
+FROM event_tags JOIN events ON events.id = event_tags.event_id;
+
+DROP TABLE event_tags;
+DROP TABLE events;
+ALTER TABLE events_v5 RENAME TO events;
+CREATE INDEX events_start_utc_idx ON events (start_utc);
+CREATE INDEX events_city_lower_idx ON events (lower(city));
+CREATE INDEX events_location_idx ON events (latitude, longitude);
+CREATE INDEX event_tag_entries_tag_idx ON event_tag_entries (tag);
+
+CREATE VIEW event_tags (event_id, tag) AS
+SELECT events.id, event_tag_entries.tag
+FROM event_tag_entries JOIN events ON events.seq = event_tag_entries.event_seq;
+
+CREATE TRIGGER event_tags_delete INSTEAD OF DELETE ON event_tags
+BEGIN
+    DELETE FROM event_tag_entries
+    WHERE event_seq = (SELECT seq FROM events WHERE id = old.event_id) AND tag = old.tag;
+END;
+
+CREATE TRIGGER event_tags_insert INSTEAD OF INSERT ON event_tags
+BEGIN
+    SELECT RAISE(ABORT, 'event_tags: no event with this event_id')
+    WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = new.event_id);
+    INSERT OR IGNORE INTO event_tag_entries (event_seq, tag)
+    SELECT seq, new.tag FROM events WHERE id = new.event_id;
+END;
+)sql";
+
 constexpr std::array sqlite_list{
     migration{1, "events, event_tags, runs and run_cities", sqlite_initial_schema},
     migration{2, "runs.options, raw_pages and export indexes", sqlite_archive_schema},
     migration{3, "raw_pages.query in the raw_pages key", sqlite_page_query_schema},
     migration{4, "drop events indexes that no query reads", unused_indexes_schema},
+    migration{5, "integer event key for tags, event_tags as a view", sqlite_event_sequence_schema},
 };
 
 // The same tables as the SQLite schema. Versions 1 and 2 keep timestamps as TEXT in ISO 8601

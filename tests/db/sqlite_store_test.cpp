@@ -81,7 +81,7 @@ TEST_SUITE("db") {
             const char* type;
             int not_null;
         };
-        const std::array<expected_column, 40> expected{{
+        const std::array<expected_column, 43> expected{{
             {"events", "id", "TEXT", 1},
             {"events", "name", "TEXT", 1},
             {"events", "summary", "TEXT", 0},
@@ -109,8 +109,11 @@ TEST_SUITE("db") {
             {"events", "image_url", "TEXT", 0},
             {"events", "first_seen_at", "TEXT", 1},
             {"events", "last_seen_at", "TEXT", 1},
-            {"event_tags", "event_id", "TEXT", 1},
-            {"event_tags", "tag", "TEXT", 1},
+            {"events", "seq", "INTEGER", 0},
+            {"event_tag_entries", "event_seq", "INTEGER", 1},
+            {"event_tag_entries", "tag", "TEXT", 1},
+            {"event_tags", "event_id", "TEXT", 0},
+            {"event_tags", "tag", "TEXT", 0},
             {"runs", "id", "INTEGER", 0},
             {"runs", "status", "TEXT", 1},
             {"runs", "finished_at", "TEXT", 0},
@@ -131,7 +134,8 @@ TEST_SUITE("db") {
             CHECK(probe.text("SELECT type " + where) == column.type);
             CHECK(probe.integer("SELECT \"notnull\" " + where) == column.not_null);
         }
-        CHECK(probe.integer("SELECT count(*) FROM pragma_table_info('events')") == 27);
+        CHECK(probe.integer("SELECT count(*) FROM pragma_table_info('events')") == 28);
+        CHECK(probe.text("SELECT type FROM sqlite_schema WHERE name = 'event_tags'") == "view");
         CHECK(probe.integer("SELECT count(*) FROM pragma_index_list('events') "
                             "WHERE name = 'events_start_utc_idx'") == 1);
         CHECK(probe.integer("SELECT count(*) FROM pragma_index_list('events') "
@@ -149,10 +153,10 @@ TEST_SUITE("db") {
 
         db::sqlite_store reopened{path};
 
-        CHECK(reopened.schema_version() == 4);
-        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 4);
+        CHECK(reopened.schema_version() == 5);
+        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 5);
         CHECK(probe.integer("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") ==
-              4);
+              5);
         CHECK(applied_at.size() == 20);
     }
 
@@ -183,6 +187,55 @@ TEST_SUITE("db") {
         CHECK(probe.integer("SELECT count(*) FROM sqlite_schema WHERE name = 'b'") == 1);
     }
 
+    TEST_CASE("sqlite version 4 tags upgrade") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        {
+            raw_connection connection{path};
+            const auto up_to_4 = db::detail::sqlite_migrations().first(4);
+            REQUIRE(db::detail::apply_sqlite_migrations(connection.handle.get(), path, up_to_4) ==
+                    4);
+        }
+        {
+            sqlite_probe probe{path};
+            for (const char* id : {"41", "42", "43"}) {
+                probe.exec(
+                    std::string{"INSERT INTO events (id, name, is_online, is_free, "
+                                "is_cancelled, city, first_seen_at, last_seen_at) VALUES ('"} +
+                    id + "', 'Event " + id +
+                    "', 0, 1, 0, 'Austin', '2026-06-01T00:00:00Z', "
+                    "'2026-06-01T00:00:00Z')");
+            }
+            probe.exec(
+                "INSERT INTO event_tags VALUES ('41', 'music'), ('41', 'jazz'), ('43', 'food')");
+        }
+
+        db::sqlite_store store{path};
+        sqlite_probe probe{path};
+
+        CHECK(store.schema_version() == 5);
+        CHECK(probe.column("SELECT event_id || '/' || tag FROM event_tags ORDER BY 1") ==
+              std::vector<std::string>{"41/jazz", "41/music", "43/food"});
+        CHECK(probe.column("SELECT id FROM events ORDER BY seq") ==
+              std::vector<std::string>{"41", "42", "43"});
+
+        // A new event gets the next seq, and the tags of an upgraded event can still change.
+        std::vector<pipeline::event_record> events{full_event("44"), full_event("41")};
+        events[0].tags = {"art"};
+        events[1].tags = {"music"};
+        store.upsert_events(events, second_seen);
+        CHECK(probe.integer("SELECT seq FROM events WHERE id = '44'") == 4);
+        CHECK(probe.column("SELECT event_id || '/' || tag FROM event_tags ORDER BY 1") ==
+              std::vector<std::string>{"41/music", "43/food", "44/art"});
+
+        // Deleting through the view, and deleting an event, remove the tag entries.
+        probe.exec("DELETE FROM event_tags WHERE event_id = '43'");
+        CHECK(probe.integer("SELECT count(*) FROM event_tag_entries") == 2);
+        probe.exec("PRAGMA foreign_keys = ON; DELETE FROM events WHERE id = '44'");
+        CHECK(probe.column("SELECT event_id || '/' || tag FROM event_tags") ==
+              std::vector<std::string>{"41/music"});
+    }
+
     TEST_CASE("sqlite version 2 pages upgrade") {
         const temp_dir dir;
         const std::string path = dir.file("events.db");
@@ -205,7 +258,7 @@ TEST_SUITE("db") {
 
         db::sqlite_store store{path};
 
-        CHECK(store.schema_version() == 4);
+        CHECK(store.schema_version() == 5);
         const std::vector<db::archived_page> pages = store.load_pages(5);
         REQUIRE(pages.size() == 1);
         CHECK(pages[0].page_number == 3);
@@ -254,7 +307,7 @@ TEST_SUITE("db") {
 
         CHECK(message.find(path) != std::string::npos);
         CHECK(message.find("schema version 99") != std::string::npos);
-        CHECK(message.find("versions up to 4;") != std::string::npos);
+        CHECK(message.find("versions up to 5;") != std::string::npos);
     }
 
     TEST_CASE("sqlite upsert twice is idempotent") {
@@ -334,7 +387,7 @@ TEST_SUITE("db") {
             "CREATE TABLE rewrites (what TEXT NOT NULL);"
             "CREATE TRIGGER row_rewritten AFTER UPDATE OF name, city ON events "
             "BEGIN INSERT INTO rewrites VALUES ('row'); END;"
-            "CREATE TRIGGER tag_deleted AFTER DELETE ON event_tags "
+            "CREATE TRIGGER tag_deleted AFTER DELETE ON event_tag_entries "
             "BEGIN INSERT INTO rewrites VALUES ('tag'); END");
 
         // The same tags in another order and with a repeat are the same set.
@@ -358,7 +411,7 @@ TEST_SUITE("db") {
         sqlite_probe probe{path};
         probe.exec(
             "CREATE TABLE rewrites (what TEXT NOT NULL);"
-            "CREATE TRIGGER tag_deleted AFTER DELETE ON event_tags "
+            "CREATE TRIGGER tag_deleted AFTER DELETE ON event_tag_entries "
             "BEGIN INSERT INTO rewrites VALUES ('tag'); END");
 
         events[0].city = "Oakland";
@@ -636,7 +689,7 @@ TEST_SUITE("db") {
         sqlite_probe probe{path};
         CHECK(probe.text("SELECT first_seen_at FROM events WHERE id = '801'") == first_seen);
         CHECK(probe.text("SELECT last_seen_at FROM events WHERE id = '801'") == second_seen);
-        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 4);
+        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 5);
     }
 
     TEST_CASE("sqlite open errors name path") {
@@ -893,9 +946,9 @@ TEST_SUITE("db") {
         sqlite_probe probe{path};
         // Time range, lower(city), location and tag; every other index costs writes unread.
         CHECK(probe.text("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
-                         "WHERE type = 'index' AND tbl_name IN ('events', 'event_tags') "
+                         "WHERE type = 'index' AND tbl_name IN ('events', 'event_tag_entries') "
                          "AND sql IS NOT NULL ORDER BY name)") ==
-              "event_tags_tag_idx,events_city_lower_idx,events_location_idx,"
+              "event_tag_entries_tag_idx,events_city_lower_idx,events_location_idx,"
               "events_start_utc_idx");
     }
 }

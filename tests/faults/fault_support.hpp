@@ -63,7 +63,7 @@ struct crawl_setup {
 // the crawl's own.
 std::vector<std::string> crawl_argv(const crawl_setup& setup);
 
-// Every row of events without first_seen_at and last_seen_at, then every row of event_tags,
+// Every row of events without seq, first_seen_at and last_seen_at, then every row of event_tags,
 // each as one line with columns separated by U+001F.
 std::vector<std::string> event_rows(const std::filesystem::path& database);
 
