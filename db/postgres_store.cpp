@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -12,6 +13,7 @@
 #include <pqxx/pqxx>
 #include <pqxx/tablewriter>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -80,76 +82,51 @@ CREATE TEMP TABLE IF NOT EXISTS eventcrawl_event_staging (
 ) ON COMMIT DELETE ROWS;
 )sql";
 
-// Merges the staged batch into events; $1 is seen_at. The staged ids are unique, because one
-// INSERT ... ON CONFLICT DO UPDATE cannot update the same row twice. A stored row is updated
-// only when a compared column changed, and touch_events_sql then moves last_seen_at of the
-// unchanged rows, so that a re-crawl writes a narrow update in place of a full one.
+// The column of an event's tags in PostgreSQL, after the columns that SQLite shares.
+constexpr std::array<std::string_view, 1> tag_columns{"tags"};
+
+// Merges the staged batch into events in one statement; $1 is seen_at. The staged ids are
+// unique, because one INSERT ... ON CONFLICT DO UPDATE cannot update the same row twice. A stored
+// row is updated only when a compared column or its tags changed. The outer UPDATE then moves
+// last_seen_at of the stored rows that the merge left alone, so that a re-crawl writes a narrow
+// update in place of a full one. It skips the rows that the merge inserted or updated, because
+// they already have seen_at. Both parts read the snapshot taken before the statement and touch
+// disjoint rows.
+//
+// The outer UPDATE names its rows by an array of ids, never by a join with the staging table.
+// Temp tables get no statistics from autovacuum. With a join, the planner chose sequential scans
+// of the whole events table for a few hundred staged rows (28-95 ms per 500-row batch in EXPLAIN
+// ANALYZE, growing with the table). The unique primary key of events lets the planner assume
+// that each id matches at most one row. A batch of new events gives an empty array and looks up
+// nothing.
 const std::string merge_events_sql =
+    "WITH merged AS (\n" +
     detail::event_upsert_sql(
         R"sql(SELECT id, name, summary, url, timezone, start_local::timestamp, end_local::timestamp,
        start_utc::timestamptz, end_utc::timestamptz, is_online, is_free, is_cancelled,
        venue_name, address, city, region, country, latitude, longitude, price_min_minor,
        price_max_minor, currency, organizer_name, series_id, image_url, $1::timestamptz,
-       $1::timestamptz
-FROM eventcrawl_event_staging)sql") +
-    "\nWHERE " + detail::event_changed_condition();
-
-// $1 is seen_at. Rows that the merge inserted or updated already have seen_at and are skipped.
-//
-// The batch statements name their rows by an array of the staged ids, or look them up one id at
-// a time, never by a join with the staging table. Temp tables get no statistics from
-// autovacuum. With a join, the planner chose sequential scans of the whole events or event_tags
-// table for a few hundred staged rows. EXPLAIN ANALYZE measured 28-95 ms per 500-row batch at
-// 170k tags, growing with the table. The unique primary key of events lets the planner assume
-// that each id matches at most one row.
-constexpr const char* touch_events_sql = R"sql(
+       $1::timestamptz, tags
+FROM eventcrawl_event_staging)sql",
+        tag_columns) +
+    "\nWHERE " + detail::event_changed_condition(tag_columns) + R"sql(
+RETURNING id
+)
 UPDATE events SET last_seen_at = $1::timestamptz
-WHERE id = ANY (ARRAY(SELECT id FROM eventcrawl_event_staging))
+WHERE id = ANY (ARRAY(SELECT id FROM eventcrawl_event_staging
+                      WHERE id NOT IN (SELECT id FROM merged)))
   AND last_seen_at IS DISTINCT FROM $1::timestamptz
 )sql";
 
-// Replaces the tags of the staged events by writing only the difference: the DELETE removes
-// stored tags that the new set lacks, and the INSERT adds the new tags that are not stored yet.
-// A re-crawl usually brings the same tags, so most batches of known events write no tag rows.
-// Both parts read the snapshot taken before the statement and touch disjoint rows: a removed
-// tag is not in the new set, and an inserted one is.
+// A SQL-level prepared statement of the session, run with EXECUTE. The protocol-level prepared
+// statements of libpqxx take one round trip each, and on a busy 2-core machine every round trip
+// waited milliseconds for the CPU, so merge_events sends the EXECUTE in one query with the SET
+// LOCAL before it.
 //
-// The statistics of event_tags.event_id lag behind a growing table, so the DELETE fixes its
-// plan instead of leaving it to them. OFFSET 0 keeps the LATERAL subquery from being merged into
-// a join, so it runs as one primary-key lookup per staged id. The DELETE then fetches the rows
-// it removes by their ctid.
-constexpr const char* replace_tags_sql = R"sql(
-WITH removed AS (
-    DELETE FROM event_tags
-    WHERE ctid = ANY (ARRAY(
-        SELECT stored.ctid
-        FROM eventcrawl_event_staging AS staged
-        CROSS JOIN LATERAL (SELECT ctid, tag FROM event_tags
-                            WHERE event_id = staged.id OFFSET 0) AS stored
-        WHERE stored.tag <> ALL (staged.tags)))
-)
-INSERT INTO event_tags (event_id, tag)
-SELECT DISTINCT staged.id, new_tag
-FROM eventcrawl_event_staging AS staged CROSS JOIN LATERAL unnest(staged.tags) AS new_tag
-ON CONFLICT DO NOTHING
-)sql";
-
-// SQL-level prepared statements of the session. merge_events runs them with EXECUTE, together
-// with replace_tags_sql, in one multi-statement query, so the merge, the update of last_seen_at
-// and the tag replacement cost one round trip. The protocol-level prepared statements of
-// libpqxx take one round trip each, and on a busy 2-core machine every round trip waited
-// milliseconds for the CPU.
-//
-// Every batch plans its statements again (plan_cache_mode = force_custom_plan for the
-// statements with a parameter, plain text for replace_tags_sql, which has none), because a
-// cached generic plan keeps the table sizes of the time it was made. A generic plan made while
-// event_tags was small scanned the whole table in the tag DELETE: 23-30 ms per batch at 166,000
-// tags in auto_explain, where a fresh plan fetches the removed rows by ctid.
-const std::string prepare_batch_sql = fmt::format(
-    "PREPARE eventcrawl_merge_batch (timestamptz) AS {};\n"
-    "PREPARE eventcrawl_touch_batch (timestamptz) AS {};",
-    merge_events_sql,
-    touch_events_sql);
+// Every batch plans the statement again (plan_cache_mode = force_custom_plan), because a cached
+// generic plan keeps the table sizes of the time it was made.
+const std::string prepare_batch_sql =
+    fmt::format("PREPARE eventcrawl_merge_batch (timestamptz) AS {};", merge_events_sql);
 
 // $8 is the body and $10 marks a body that may be JSON. jsonb stores it when it parses.
 constexpr const char* upsert_page_sql = R"sql(
@@ -201,8 +178,7 @@ SELECT id, name, summary, url, timezone, {}, {}, {}, {},
        is_online, is_free, is_cancelled, venue_name, address, city, region, country,
        latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
        series_id, image_url, {}, {},
-       ARRAY(SELECT tag FROM event_tags WHERE event_tags.event_id = events.id
-             ORDER BY tag COLLATE "C") AS tags
+       tags
 FROM events
 WHERE {{}} AND {{}}
 ORDER BY start_utc NULLS LAST, id COLLATE "C"
@@ -235,25 +211,15 @@ FROM run_cities WHERE run_id = $1 ORDER BY city_slug COLLATE "C"
 constexpr int cursor_fetch_rows = 1000;
 constexpr const char* update_run_name = "eventcrawl_update_run";
 
-// One round trip per event: the event row, then its tags. The DELETE removes only tags that
-// are not in the new set and the INSERT skips tags already stored, so the two parts never touch
-// the same row.
+// One round trip per event, to find the event that failed a batch: the row with its tags. $27 is
+// the tags as a sorted array without repeats.
 const std::string upsert_event_sql =
-    "WITH upserted AS (\n" +
     detail::event_upsert_sql(
         R"sql(VALUES ($1, $2, $3, $4, $5, $6::timestamp, $7::timestamp, $8::timestamptz,
             $9::timestamptz, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-            $23, $24, $25, $26::timestamptz, $26::timestamptz))sql") +
-    R"sql(
-    RETURNING id
-),
-removed_tags AS (
-    DELETE FROM event_tags WHERE event_id = $1 AND NOT (tag = ANY ($27::text[]))
-)
-INSERT INTO event_tags (event_id, tag)
-SELECT $1, new_tag FROM unnest($27::text[]) AS new_tag
-ON CONFLICT DO NOTHING
-)sql";
+            $23, $24, $25, $26::timestamptz, $26::timestamptz, $27::text[]))sql",
+        tag_columns) +
+    "\nWHERE " + detail::event_changed_condition(tag_columns);
 
 constexpr const char* upsert_run_city_sql = R"sql(
 INSERT INTO run_cities (
@@ -284,6 +250,15 @@ std::string with_connect_timeout(const std::string& dsn) {
     }
     const char separator = dsn.find('?') == std::string::npos ? '?' : '&';
     return fmt::format("{}{}connect_timeout={}", dsn, separator, connect_timeout_s);
+}
+
+// Returns the tags in byte order without repeats, the form that events.tags stores, so that the
+// same set in another order or with a repeat compares equal to the stored array.
+std::vector<std::string> sorted_tags(const std::vector<std::string>& tags) {
+    std::vector<std::string> sorted = tags;
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    return sorted;
 }
 
 // Encodes strings as a PostgreSQL array literal ({"a","b"}), quoting every element.
@@ -749,7 +724,7 @@ void write_staging_row(copy_text_writer& row, const pipeline::event_record& even
     row.text(event.organizer_name);
     row.text(event.series_id);
     row.text(event.image_url);
-    row.text_array(event.tags);
+    row.text_array(sorted_tags(event.tags));
     row.end_row();
 }
 
@@ -787,11 +762,8 @@ void merge_events(pqxx::work& transaction,
     const std::string seen_at_literal = transaction.quote(seen_at);
     transaction.exec0(
         fmt::format("SET LOCAL plan_cache_mode = force_custom_plan;\n"
-                    "EXECUTE eventcrawl_merge_batch ({0});\n"
-                    "EXECUTE eventcrawl_touch_batch ({0});\n"
-                    "{1}",
-                    seen_at_literal,
-                    replace_tags_sql));
+                    "EXECUTE eventcrawl_merge_batch ({});",
+                    seen_at_literal));
 }
 
 bool may_be_json(std::string_view body) {
@@ -966,8 +938,10 @@ std::string postgres_store::locate_failing_event(std::span<const pipeline::event
                 // The staging row's values in the same order, then seen_at and the tags.
                 std::apply(
                     [&](const auto&... values) {
-                        transaction.exec_prepared0(
-                            upsert_event_name, values..., seen_at, to_text_array(event.tags));
+                        transaction.exec_prepared0(upsert_event_name,
+                                                   values...,
+                                                   seen_at,
+                                                   to_text_array(sorted_tags(event.tags)));
                     },
                     staging_row(event));
             } catch (const pqxx::sql_error&) {

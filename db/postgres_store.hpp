@@ -16,7 +16,8 @@ namespace eventcrawl::db {
 // A store in a PostgreSQL database, through libpqxx 6.4. Same tables and column names as
 // sqlite_store. Instants are timestamptz and wall-clock times timestamp, and every read renders
 // them as the ISO 8601 text that sqlite_store returns. Event batches are loaded with COPY into a
-// session temp table, then merged into events and event_tags by one multi-statement query.
+// session temp table, then merged into events, tags included, by one statement. events.tags
+// stores an event's tags as a GIN-indexed array, and the view event_tags lists them as rows.
 //
 // When the connection breaks (server restart, network loss), a step opens a new connection
 // and repeats its whole transaction, waiting 0.5 s to 8 s between 7 attempts, then throws

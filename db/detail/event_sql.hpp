@@ -1,5 +1,6 @@
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -70,12 +71,12 @@ inline constexpr std::string_view event_compared_columns[] = {"name",
                                                               "image_url"};
 
 // Returns "(events.name, ...) IS DISTINCT FROM (excluded.name, ...)", true when the row in
-// events differs from the proposed row in a compared column. NULLs compare equal to each other.
-// SQLite (3.39 and later) and PostgreSQL accept the same text.
-inline std::string event_changed_condition() {
+// events differs from the proposed row in a compared column or in one of `extra_columns`. NULLs
+// compare equal to each other. SQLite (3.39 and later) and PostgreSQL accept the same text.
+inline std::string event_changed_condition(std::span<const std::string_view> extra_columns = {}) {
     std::string stored = "(";
     std::string proposed = "(";
-    for (std::string_view column : event_compared_columns) {
+    const auto add = [&](std::string_view column) {
         if (stored.size() > 1) {
             stored += ", ";
             proposed += ", ";
@@ -84,19 +85,37 @@ inline std::string event_changed_condition() {
         stored += column;
         proposed += "excluded.";
         proposed += column;
+    };
+    for (std::string_view column : event_compared_columns) {
+        add(column);
+    }
+    for (std::string_view column : extra_columns) {
+        add(column);
     }
     return stored + ")\n    IS DISTINCT FROM " + proposed + ")";
 }
 
 // Returns "INSERT INTO events (<columns>) <source> ON CONFLICT ... DO UPDATE ...", where
-// source is a VALUES list or a SELECT.
-inline std::string event_upsert_sql(std::string_view source) {
+// source is a VALUES list or a SELECT. `extra_columns` follow last_seen_at in the column list,
+// and the update sets them too.
+inline std::string event_upsert_sql(std::string_view source,
+                                    std::span<const std::string_view> extra_columns = {}) {
     std::string sql = "INSERT INTO events (\n    ";
     sql += event_insert_columns;
+    for (std::string_view column : extra_columns) {
+        sql += ", ";
+        sql += column;
+    }
     sql += ")\n";
     sql += source;
     sql += '\n';
     sql += event_conflict_update;
+    for (std::string_view column : extra_columns) {
+        sql += ",\n    ";
+        sql += column;
+        sql += " = excluded.";
+        sql += column;
+    }
     return sql;
 }
 

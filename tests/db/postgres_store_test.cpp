@@ -204,9 +204,9 @@ TEST_SUITE("db") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());
 
-        CHECK(probe.text("SELECT max(version) FROM schema_version") == "6");
+        CHECK(probe.text("SELECT max(version) FROM schema_version") == "7");
         CHECK(probe.text("SELECT count(*) FROM information_schema.columns "
-                         "WHERE table_name = 'events'") == "27");
+                         "WHERE table_name = 'events'") == "28");
         CHECK(probe.text("SELECT data_type FROM information_schema.columns "
                          "WHERE table_name = 'events' AND column_name = 'latitude'") ==
               "double precision");
@@ -216,8 +216,8 @@ TEST_SUITE("db") {
 
         probe.exec("UPDATE schema_version SET applied_at = 'marker'");
         auto reopened = db::open_store(test_dsn());
-        CHECK(probe.text("SELECT count(*) FROM schema_version") == "6");
-        CHECK(probe.text("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") == "6");
+        CHECK(probe.text("SELECT count(*) FROM schema_version") == "7");
+        CHECK(probe.text("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") == "7");
     }
 
     TEST_CASE("postgres newer schema rejected") {
@@ -228,7 +228,7 @@ TEST_SUITE("db") {
         const std::string message = error_of([] { db::open_store(test_dsn()); });
 
         CHECK(message.find("schema version 99") != std::string::npos);
-        CHECK(message.find("versions up to 6;") != std::string::npos);
+        CHECK(message.find("versions up to 7;") != std::string::npos);
         CHECK(message.find(test_dsn()) != std::string::npos);
     }
 
@@ -267,22 +267,21 @@ TEST_SUITE("db") {
         std::vector<pipeline::event_record> events{full_event("11"), full_event("12")};
         events[0].tags = {"EventbriteCategory/103", "EventbriteFormat/6"};
         store->upsert_events(events, first_seen);
-        // The triggers record every rewrite of a compared column and every tag deletion.
+        // The trigger records every update that sets a compared column or the tags, whether or
+        // not the value changes.
         probe.exec(
-            "CREATE TABLE rewrites (what TEXT NOT NULL);"
+            "CREATE TABLE rewrites (id TEXT NOT NULL);"
             "CREATE FUNCTION record_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN INSERT INTO rewrites VALUES (TG_ARGV[0]); RETURN NULL; END $$;"
-            "CREATE TRIGGER row_rewritten AFTER UPDATE OF name, city ON events "
-            "FOR EACH ROW EXECUTE FUNCTION record_rewrite('row');"
-            "CREATE TRIGGER tag_deleted AFTER DELETE ON event_tags "
-            "FOR EACH ROW EXECUTE FUNCTION record_rewrite('tag')");
+            "BEGIN INSERT INTO rewrites VALUES (NEW.id); RETURN NULL; END $$;"
+            "CREATE TRIGGER row_rewritten AFTER UPDATE OF name, city, tags ON events "
+            "FOR EACH ROW EXECUTE FUNCTION record_rewrite()");
 
         // The same tags in another order and with a repeat are the same set. Event 12 changes.
         events[0].tags = {"EventbriteFormat/6", "EventbriteCategory/103", "EventbriteFormat/6"};
         events[1].city = "Oakland";
         store->upsert_events(events, second_seen);
 
-        CHECK(probe.column("SELECT what FROM rewrites") == std::vector<std::string>{"row"});
+        CHECK(probe.column("SELECT id FROM rewrites") == std::vector<std::string>{"12"});
         CHECK(probe.text("SELECT city FROM events WHERE id = '12'") == "Oakland");
         CHECK(probe.text("SELECT city FROM events WHERE id = '11'") == "San Francisco");
         CHECK(probe.text("SELECT first_seen_at FROM events WHERE id = '11'") ==
@@ -460,11 +459,13 @@ TEST_SUITE("db") {
     TEST_CASE("postgres export indexes exact") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());
-        // Time range, lower(city), location and tag, plus the two primary keys.
+        // Time range, lower(city), location and tags (GIN), plus the primary key.
         CHECK(probe.text("SELECT string_agg(indexname, ',' ORDER BY indexname COLLATE \"C\") "
                          "FROM pg_indexes WHERE tablename IN ('events', 'event_tags')") ==
-              "event_tags_pkey,event_tags_tag_idx,events_city_lower_idx,events_location_idx,"
-              "events_pkey,events_start_utc_idx");
+              "events_city_lower_idx,events_location_idx,events_pkey,events_start_utc_idx,"
+              "events_tags_idx");
+        CHECK(probe.text("SELECT amname FROM pg_class JOIN pg_am ON pg_am.oid = relam "
+                         "WHERE relname = 'events_tags_idx'") == "gin");
     }
 
     TEST_CASE("postgres time columns typed") {
@@ -536,7 +537,7 @@ TEST_SUITE("db") {
 
         auto store = db::open_store(test_dsn());
 
-        CHECK(probe.text("SELECT max(version) FROM schema_version") == "6");
+        CHECK(probe.text("SELECT max(version) FROM schema_version") == "7");
         std::vector<pipeline::event_record> events;
         std::vector<std::string> seen;
         store->for_each_event({},
@@ -718,28 +719,49 @@ TEST_SUITE("db") {
         CHECK(probe.text("SELECT count(*) FROM event_tags") == "0");
     }
 
-    TEST_CASE("postgres tagged id change rejected") {
+    TEST_CASE("postgres id change keeps tags") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());
-        pipeline::event_record untagged = full_event("33");
-        untagged.tags.clear();
-        const std::vector<pipeline::event_record> events{full_event("31"), untagged};
+        const std::vector<pipeline::event_record> events{full_event("31")};
         store->upsert_events(events, first_seen);
 
-        CHECK_THROWS_WITH_AS(probe.exec("UPDATE events SET id = '32' WHERE id = '31'"),
-                             doctest::Contains("has rows in event_tags"),
-                             pqxx::sql_error);
-        CHECK(probe.text("SELECT count(*) FROM events WHERE id = '31'") == "1");
+        probe.exec("UPDATE events SET id = '32' WHERE id = '31'");
 
-        probe.exec("UPDATE events SET id = '34' WHERE id = '33'");
-        CHECK(probe.text("SELECT count(*) FROM events WHERE id = '34'") == "1");
+        CHECK(probe.column("SELECT tag FROM event_tags WHERE event_id = '32' ORDER BY tag") ==
+              probe.column("SELECT unnest(tags) FROM events WHERE id = '32'"));
+        CHECK(probe.text("SELECT count(*) FROM event_tags WHERE event_id = '32'") == "2");
+        CHECK(probe.text("SELECT count(*) FROM event_tags WHERE event_id = '31'") == "0");
+    }
+
+    TEST_CASE("postgres event_tags view writes through") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        pipeline::event_record event = full_event("41");
+        event.tags = {"b"};
+        const std::vector<pipeline::event_record> events{event, full_event("42")};
+        store->upsert_events(events, first_seen);
+
+        // An insert keeps the array sorted and without repeats.
+        probe.exec("INSERT INTO event_tags VALUES ('41', 'c'), ('41', 'a'), ('41', 'b')");
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '41'") == "{a,b,c}");
+        probe.exec("DELETE FROM event_tags WHERE event_id = '41' AND tag = 'b'");
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '41'") == "{a,c}");
+        CHECK_THROWS_WITH_AS(probe.exec("INSERT INTO event_tags VALUES ('missing', 'a')"),
+                             doctest::Contains("no event with id missing"),
+                             pqxx::sql_error);
+
+        // A tag query finds the events through the array, and a re-crawl sets the crawled tags.
+        CHECK(probe.column("SELECT id FROM events WHERE tags @> ARRAY['a'] ORDER BY id") ==
+              std::vector<std::string>{"41"});
+        store->upsert_events(events, second_seen);
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '41'") == "{b}");
     }
 
     TEST_CASE("postgres keys in byte order") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());
         const std::array<const char*, 3> key_columns{
-            "events.id", "event_tags.event_id", "event_tags.tag"};
+            "events.id", "events.tags", "event_tags.event_id"};
         for (const char* column : key_columns) {
             CAPTURE(column);
             const std::string_view name{column};
