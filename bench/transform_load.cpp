@@ -308,15 +308,17 @@ stage_result measure_transform(const input_set& input, std::uint64_t passes) {
     return result;
 }
 
-// A bounded queue of transformed pages between the transform thread and the load thread. An
-// empty optional marks the end of the input.
+// A queue of transformed pages between the transform thread and the load thread, bounded by
+// the number of events it holds. A page is let in while the queue holds fewer than `max_events`
+// events, so an empty queue takes any page. An empty optional marks the end of the input.
 class page_queue {
 public:
-    explicit page_queue(std::size_t capacity) : capacity_{capacity} {}
+    explicit page_queue(std::size_t max_events) : max_events_{max_events} {}
 
     void push(std::optional<std::vector<eventcrawl::pipeline::event_record>> events) {
         std::unique_lock lock{mutex_};
-        not_full_.wait(lock, [this] { return pages_.size() < capacity_; });
+        not_full_.wait(lock, [this] { return queued_events_ < max_events_; });
+        queued_events_ += events ? events->size() : 0;
         pages_.push_back(std::move(events));
         not_empty_.notify_one();
     }
@@ -326,12 +328,14 @@ public:
         not_empty_.wait(lock, [this] { return !pages_.empty(); });
         auto events = std::move(pages_.front());
         pages_.pop_front();
+        queued_events_ -= events ? events->size() : 0;
         not_full_.notify_one();
         return events;
     }
 
 private:
-    std::size_t capacity_;
+    std::size_t max_events_;
+    std::size_t queued_events_ = 0;
     std::mutex mutex_;
     std::condition_variable not_full_;
     std::condition_variable not_empty_;
@@ -356,8 +360,10 @@ void transform_passes(const input_set& input, std::uint64_t passes, Consume&& co
 }
 
 // Transforms every page and loads its events through a batch_writer, as the crawl does. With
-// `pipelined` set, a second thread transforms while this thread loads, connected by a bounded
-// queue of 64 pages, as the crawler's transform stage runs apart from the writer.
+// `pipelined` set, a second thread transforms while this thread loads. The queue between them
+// holds up to two batches of events, so the transform can fill the next batch while the store
+// writes the current one. A queue of 64 pages (1,280 events) held less than one 2,000-row batch
+// and kept the two threads mostly taking turns.
 stage_result measure_load(const input_set& input,
                           std::uint64_t passes,
                           const std::string& stage,
@@ -379,7 +385,7 @@ stage_result measure_load(const input_set& input,
 
     const stopwatch watch;
     if (pipelined) {
-        page_queue queue{64};
+        page_queue queue{2 * batch_rows};
         std::exception_ptr transform_failure;
         std::thread transformer{[&] {
             try {
