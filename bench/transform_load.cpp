@@ -49,7 +49,7 @@ struct options {
     std::vector<std::string> corpus_dirs;
     std::vector<std::string> fixture_dirs;
     std::uint64_t min_events = 200'000;
-    std::size_t batch_rows = 2000;  // eventcrawl crawl --batch-rows default
+    std::size_t batch_rows = 5000;  // eventcrawl crawl --batch-rows default
     std::string sqlite_dir;
     std::string postgres_dsn;
     std::string second_postgres_dsn;  // an empty database for the pipelined PostgreSQL stage
@@ -309,7 +309,7 @@ stage_result measure_transform(const input_set& input, std::uint64_t passes) {
 }
 
 // A queue of transformed pages between the transform thread and the load thread, bounded by
-// the number of events it holds. A page is let in while the queue holds fewer than `max_events`
+// the number of events in it. A page is let in while the queue has fewer than `max_events`
 // events, so an empty queue takes any page. An empty optional marks the end of the input.
 class page_queue {
 public:
@@ -362,8 +362,8 @@ void transform_passes(const input_set& input, std::uint64_t passes, Consume&& co
 // Transforms every page and loads its events through a batch_writer, as the crawl does. With
 // `pipelined` set, a second thread transforms while this thread loads. The queue between them
 // holds up to two batches of events, so the transform can fill the next batch while the store
-// writes the current one. A queue of 64 pages (1,280 events) held less than one 2,000-row batch
-// and kept the two threads mostly taking turns.
+// writes the current one. A queue of 64 pages (1,280 events) held less than one batch of the
+// default size and kept the two threads mostly taking turns.
 stage_result measure_load(const input_set& input,
                           std::uint64_t passes,
                           const std::string& stage,
