@@ -92,6 +92,8 @@ constexpr std::array<std::string_view, 1> tag_columns{"tags"};
 // update in place of a full one. It skips the rows that the merge inserted or updated, because
 // they already have seen_at. Both parts read the snapshot taken before the statement and touch
 // disjoint rows.
+// NOTE: a row that another writer inserted and committed after that snapshot, with the same
+// values, is invisible to the outer UPDATE and keeps the other writer's last_seen_at.
 //
 // The outer UPDATE names its rows by an array of ids, never by a join with the staging table.
 // Temp tables get no statistics from autovacuum. With a join, the planner chose sequential scans

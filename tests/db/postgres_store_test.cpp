@@ -504,6 +504,58 @@ TEST_SUITE("db") {
               "run_id,city_slug,query,page_number,source");
     }
 
+    TEST_CASE("postgres version 6 tags upgrade") {
+        pg_probe probe;
+        // A database as version 6 left it: one event_tags row per tag.
+        for (const db::detail::migration& step : db::detail::postgres_migrations()) {
+            if (step.version <= 6) {
+                probe.exec(std::string{step.sql});
+            }
+        }
+        probe.exec(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, applied_at TEXT "
+            "NOT NULL); INSERT INTO schema_version SELECT version, '2026-01-01T00:00:00Z' FROM "
+            "generate_series(1, 6) AS version");
+        probe.exec(
+            "INSERT INTO events (id, name, is_online, is_free, is_cancelled, first_seen_at, "
+            "last_seen_at) SELECT id, 'Event ' || id, 0, 1, 0, '2026-06-01T00:00:00Z', "
+            "'2026-06-01T00:00:00Z' FROM unnest(ARRAY['61', '62', '63']) AS id");
+        probe.exec(
+            "INSERT INTO event_tags VALUES ('61', 'b'), ('61', 'Z'), ('61', 'a'), ('63', 'solo')");
+
+        auto store = db::open_store(test_dsn());
+
+        CHECK(probe.text("SELECT max(version) FROM schema_version") == "7");
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '61'") == "{Z,a,b}");
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '62'") == "{}");
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '63'") == "{solo}");
+        CHECK(probe.column("SELECT event_id || '/' || tag FROM event_tags "
+                           "ORDER BY (event_id || '/' || tag) COLLATE \"C\"") ==
+              std::vector<std::string>{"61/Z", "61/a", "61/b", "63/solo"});
+        CHECK(probe.text("SELECT relkind FROM pg_class WHERE relname = 'event_tags'") == "v");
+        CHECK(probe.text("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'events'::regclass "
+                         "AND NOT tgisinternal") == "0");
+
+        // The next crawl of an upgraded event with the same tags in another order changes only
+        // last_seen_at.
+        pipeline::event_record event;
+        event.id = "61";
+        event.name = "Event 61";
+        event.is_free = true;
+        event.tags = {"a", "b", "Z", "a"};
+        const std::vector<pipeline::event_record> events{event};
+        probe.exec(
+            "CREATE TABLE rewrites (id TEXT NOT NULL);"
+            "CREATE FUNCTION record_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN INSERT INTO rewrites VALUES (NEW.id); RETURN NULL; END $$;"
+            "CREATE TRIGGER row_rewritten AFTER UPDATE OF name, tags ON events "
+            "FOR EACH ROW EXECUTE FUNCTION record_rewrite()");
+        store->upsert_events(events, second_seen);
+        CHECK(probe.text("SELECT count(*) FROM rewrites") == "0");
+        CHECK(probe.text("SELECT last_seen_at FROM events WHERE id = '61'") ==
+              "2026-07-02 11:30:00+00");
+    }
+
     TEST_CASE("postgres version 2 upgrades in place") {
         pg_probe probe;
         // A database as version 2 left it: every time is ISO 8601 text.
