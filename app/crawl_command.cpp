@@ -403,12 +403,20 @@ int run_crawl(const crawl_options& requested) {
     try {
         // A new run checks its whole input before it opens the store, so that a bad city list
         // or base URL writes nothing. A resumed run reads its options from the store first.
+        if (options.db_load_connections != 1 && !db::is_postgres_dsn(options.db_dsn)) {
+            throw std::invalid_argument(fmt::format(
+                "--db-load-connections {} needs a PostgreSQL --db; {} writes through one "
+                "connection, so give 1",
+                options.db_load_connections,
+                db::mask_dsn(options.db_dsn)));
+        }
         if (options.resume_run_id == 0) {
             validate_base_url(options.base_url);
             targets = select_targets(options, {});
             probe_base_url(options.base_url);
         }
         store = db::open_store(options.db_dsn);
+        store->set_load_connections(options.db_load_connections);
         std::set<std::string> done;
         if (options.resume_run_id != 0) {
             const auto run = store->find_run(options.resume_run_id);

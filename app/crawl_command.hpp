@@ -34,6 +34,7 @@ struct crawl_options {
     // 5000 about 5% less than 2000. A crawl's batches are usually cut sooner by batch_max_age.
     std::size_t batch_rows = 5000;
     std::chrono::milliseconds batch_max_age{1000};
+    int db_load_connections = 1;  // PostgreSQL connections that load one batch together
     std::chrono::seconds page_timeout{30};
     std::chrono::seconds shutdown_grace{10};
     bool progress = true;

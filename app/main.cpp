@@ -135,6 +135,12 @@ int main(int argc, char** argv) {
     crawl_cmd->add_option("--batch-rows", crawl.batch_rows, "Rows per database transaction")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();
+    crawl_cmd
+        ->add_option("--db-load-connections",
+                     crawl.db_load_connections,
+                     "PostgreSQL connections that load each batch in parallel, split by event id")
+        ->check(CLI::Range(1, 8))
+        ->capture_default_str();
     int batch_max_age_ms = static_cast<int>(crawl.batch_max_age.count());
     crawl_cmd
         ->add_option("--batch-max-age-ms",

@@ -53,6 +53,7 @@ struct options {
     std::string sqlite_dir;
     std::string postgres_dsn;
     std::string second_postgres_dsn;  // an empty database for the pipelined PostgreSQL stage
+    int postgres_connections = 1;     // eventcrawl crawl --db-load-connections
     std::vector<std::string> stages;  // empty: every stage that the options allow
     bool json_output = false;
 };
@@ -369,8 +370,10 @@ stage_result measure_load(const input_set& input,
                           const std::string& stage,
                           const std::string& dsn,
                           std::size_t batch_rows,
-                          bool pipelined) {
+                          bool pipelined,
+                          int load_connections = 1) {
     auto store = eventcrawl::db::open_store(dsn);
+    store->set_load_connections(load_connections);
     const std::int64_t rows_before = store->count_events();
     eventcrawl::db::batch_writer writer(*store, batch_rows, std::chrono::hours(1));
     stage_result result;
@@ -584,21 +587,27 @@ int run(const options& options, const std::string& command) {
     }
     // The pipelined PostgreSQL stage loads the same ids again as updates, which the row check
     // rejects, so it needs a second empty database.
+    const std::string connections =
+        options.postgres_connections == 1
+            ? std::string{}
+            : fmt::format(", {} connections", options.postgres_connections);
     if (stage_selected("postgres") && !options.postgres_dsn.empty()) {
         results.push_back(measure_load(input,
                                        passes,
-                                       "transform + PostgreSQL upsert",
+                                       "transform + PostgreSQL upsert" + connections,
                                        options.postgres_dsn,
                                        options.batch_rows,
-                                       false));
+                                       false,
+                                       options.postgres_connections));
     }
     if (stage_selected("postgres") && !options.second_postgres_dsn.empty()) {
         results.push_back(measure_load(input,
                                        passes,
-                                       "transform + PostgreSQL upsert, 2 threads",
+                                       "transform + PostgreSQL upsert, 2 threads" + connections,
                                        options.second_postgres_dsn,
                                        options.batch_rows,
-                                       true));
+                                       true,
+                                       options.postgres_connections));
     }
 
     if (options.json_output) {
@@ -628,6 +637,12 @@ int main(int argc, char** argv) {
     app.add_option("--pg-pipelined",
                    options.second_postgres_dsn,
                    "PostgreSQL DSN of a second empty database, for the 2-thread stage");
+    app.add_option("--pg-connections",
+                   options.postgres_connections,
+                   "Connections that load each PostgreSQL batch (eventcrawl crawl "
+                   "--db-load-connections)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 8));
     app.add_option("--stages", options.stages, "Stages to run (default: all)")
         ->delimiter(',')
         ->check(CLI::IsMember({"parse", "transform", "sqlite", "postgres"}));

@@ -7,8 +7,12 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <exception>
+#include <functional>
+#include <future>
 #include <iterator>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <pqxx/pqxx>
 #include <pqxx/tablewriter>
@@ -730,16 +734,23 @@ void write_staging_row(copy_text_writer& row, const pipeline::event_record& even
     row.end_row();
 }
 
-// Writes the batch inside `transaction` in two steps: COPY into the staging table, then one
-// query that merges the rows into events, moves last_seen_at of the unchanged rows and replaces
-// the tags. When an id repeats in the batch, the last event with that id wins, as a row-by-row
-// upsert in batch order would do.
+// Returns 0, 1, ..., count - 1: every position of a batch.
+std::vector<std::size_t> all_positions(std::size_t count) {
+    std::vector<std::size_t> positions(count);
+    std::iota(positions.begin(), positions.end(), std::size_t{0});
+    return positions;
+}
+
+// Writes the events at `positions` inside `transaction` in two steps: COPY into the staging
+// table, then one statement that merges the rows into events. When an id repeats, the event at
+// the last of its positions wins, as a row-by-row upsert in batch order would do.
 void merge_events(pqxx::work& transaction,
                   std::span<const pipeline::event_record> events,
+                  std::span<const std::size_t> positions,
                   const std::string& seen_at) {
     std::unordered_map<std::string_view, std::size_t> last_position;
-    last_position.reserve(events.size());
-    for (std::size_t position = 0; position < events.size(); ++position) {
+    last_position.reserve(positions.size());
+    for (const std::size_t position : positions) {
         last_position[events[position].id] = position;
     }
 
@@ -752,7 +763,7 @@ void merge_events(pqxx::work& transaction,
             transaction, event_staging_table, staging_columns().begin(), staging_columns().end()};
 #pragma clang diagnostic pop
         copy_text_writer rows{stream};
-        for (std::size_t position = 0; position < events.size(); ++position) {
+        for (const std::size_t position : positions) {
             if (last_position[events[position].id] == position) {
                 write_staging_row(rows, events[position]);
             }
@@ -900,42 +911,111 @@ void postgres_store::upsert_events(std::span<const pipeline::event_record> event
 
     const auto started = std::chrono::steady_clock::now();
     const std::string seen_at_text{seen_at};
+    std::size_t connections = helpers_.size() + 1;
+    if (events.size() < connections * min_rows_per_connection) {
+        connections = 1;
+    }
+    if (connections == 1) {
+        upsert_share(events, all_positions(events.size()), seen_at_text);
+    } else {
+        std::vector<std::vector<std::size_t>> shares(connections);
+        for (auto& share : shares) {
+            share.reserve(events.size() / connections + 1);
+        }
+        const std::hash<std::string> hash;
+        for (std::size_t position = 0; position < events.size(); ++position) {
+            shares[hash(events[position].id) % connections].push_back(position);
+        }
+
+        // Each helper runs its share on a thread of its own; this thread runs the first share.
+        // Every share finishes before this returns or throws, because the futures are waited
+        // for in order.
+        std::vector<std::future<void>> pending;
+        pending.reserve(helpers_.size());
+        for (std::size_t index = 0; index < helpers_.size(); ++index) {
+            postgres_store& helper = *helpers_[index];
+            const std::vector<std::size_t>& share = shares[index + 1];
+            pending.push_back(
+                std::async(std::launch::async, [&helper, &share, &events, &seen_at_text] {
+                    helper.upsert_share(events, share, seen_at_text);
+                }));
+        }
+        std::exception_ptr failure;
+        try {
+            upsert_share(events, shares[0], seen_at_text);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        for (std::future<void>& share : pending) {
+            try {
+                share.get();
+            } catch (...) {
+                if (!failure) {
+                    failure = std::current_exception();
+                }
+            }
+        }
+        if (failure) {
+            std::rethrow_exception(failure);
+        }
+    }
+
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    detail::logger()->debug("Upserted events dsn={} rows={} connections={} elapsed_ms={}",
+                            masked_dsn_,
+                            events.size(),
+                            connections,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
+}
+
+void postgres_store::upsert_share(std::span<const pipeline::event_record> events,
+                                  std::span<const std::size_t> positions,
+                                  const std::string& seen_at) {
     try {
         with_reconnect("upsert of a batch of events", true, [&] {
             // The pqxx::work destructor rolls back when commit() was not reached.
             pqxx::work transaction{live_session().connection};
-            merge_events(transaction, events, seen_at_text);
+            merge_events(transaction, events, positions, seen_at);
             transaction.commit();
         });
     } catch (const store_error&) {
         throw;
     } catch (const pqxx::sql_error& error) {
-        const std::string step = locate_failing_event(events, seen_at_text);
+        const std::string step = locate_failing_event(events, positions, seen_at);
         throw store_error{
             fmt::format("PostgreSQL {} failed on '{}': {}", step, masked_dsn_, error.what())};
     } catch (const std::exception& error) {
         throw store_error{
             fmt::format("PostgreSQL upsert of a batch of {} events failed on '{}': {}",
-                        events.size(),
+                        positions.size(),
                         masked_dsn_,
                         error.what())};
     }
+}
 
-    const auto elapsed = std::chrono::steady_clock::now() - started;
-    detail::logger()->debug("Upserted events dsn={} rows={} elapsed_ms={}",
-                            masked_dsn_,
-                            events.size(),
-                            std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
+void postgres_store::set_load_connections(int connections) {
+    if (connections < 1 || connections > max_load_connections) {
+        throw store_error{fmt::format("{} load connections is out of range; give 1 to {}",
+                                      connections,
+                                      max_load_connections)};
+    }
+    helpers_.resize(std::min(helpers_.size(), static_cast<std::size_t>(connections - 1)));
+    while (helpers_.size() + 1 < static_cast<std::size_t>(connections)) {
+        helpers_.push_back(std::make_unique<postgres_store>(dsn_));
+    }
+    detail::logger()->info("Set load connections dsn={} connections={}", masked_dsn_, connections);
 }
 
 // A failed bulk statement does not say which row it was working on, so the batch is replayed
 // row by row in a transaction that is always rolled back, and the first failing id is named.
 std::string postgres_store::locate_failing_event(std::span<const pipeline::event_record> events,
+                                                 std::span<const std::size_t> positions,
                                                  const std::string& seen_at) {
-    const std::string batch_step = fmt::format("upsert of a batch of {} events", events.size());
+    const std::string batch_step = fmt::format("upsert of a batch of {} events", positions.size());
     try {
         pqxx::work transaction{live_session().connection};
-        for (const pipeline::event_record& event : events) {
+        for (const std::size_t position : positions) {
+            const pipeline::event_record& event = events[position];
             try {
                 // The staging row's values in the same order, then seen_at and the tags.
                 std::apply(
@@ -1077,7 +1157,7 @@ void postgres_store::commit_city(std::int64_t run_id,
             fmt::format("commit of city '{}' of run {}", result.city_slug, run_id), true, [&] {
                 pqxx::work transaction{live_session().connection};
                 if (!events.empty()) {
-                    merge_events(transaction, events, seen_at_text);
+                    merge_events(transaction, events, all_positions(events.size()), seen_at_text);
                 }
                 for (const archived_page& page : pages) {
                     write_page(transaction, run_id, page);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,6 +36,15 @@ public:
 
     void upsert_events(std::span<const pipeline::event_record> events,
                        std::string_view seen_at) override;
+
+    // With 2 to 8 connections, a batch of at least min_rows_per_connection rows per connection
+    // is split by a hash of the event id. Each share is merged through a connection of its own
+    // at the same time, in a transaction of its own. An id always goes to the same share, so the
+    // shares touch disjoint rows. When a share fails, the repeated batch writes the shares that
+    // committed again, which the upsert makes harmless. Opens the extra connections at once.
+    void set_load_connections(int connections) override;
+    static constexpr int max_load_connections = 8;
+    static constexpr std::size_t min_rows_per_connection = 500;
 
     std::int64_t begin_run(const run_start& start) override;
     void record_city(std::int64_t run_id, const city_result& result) override;
@@ -92,12 +102,20 @@ private:
     void prepare_statements();
     void create_staging_tables();
     std::vector<run_record> read_runs(const std::string& sql_tail);
+    void upsert_share(std::span<const pipeline::event_record> events,
+                      std::span<const std::size_t> positions,
+                      const std::string& seen_at);
     std::string locate_failing_event(std::span<const pipeline::event_record> events,
+                                     std::span<const std::size_t> positions,
                                      const std::string& seen_at);
 
     std::string dsn_;
     std::string masked_dsn_;
     std::unique_ptr<session> session_;
+
+    // Stores on the same database that load the other shares of a batch; empty with one load
+    // connection.
+    std::vector<std::unique_ptr<postgres_store>> helpers_;
 };
 
 }  // namespace eventcrawl::db

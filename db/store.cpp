@@ -107,6 +107,20 @@ std::string mask_dsn(std::string_view dsn) {
     return result;
 }
 
+void store::set_load_connections(int connections) {
+    if (connections != 1) {
+        throw store_error{fmt::format(
+            "this database writes through one connection, so {} load connections cannot be "
+            "used; give 1, or use PostgreSQL",
+            connections)};
+    }
+}
+
+bool is_postgres_dsn(std::string_view dsn) {
+    return starts_with_ignoring_case(dsn, "postgresql://") ||
+           starts_with_ignoring_case(dsn, "postgres://");
+}
+
 std::unique_ptr<store> open_store(std::string_view dsn) {
     constexpr std::string_view sqlite_scheme = "sqlite:";
     if (starts_with_ignoring_case(dsn, sqlite_scheme)) {
@@ -117,8 +131,7 @@ std::unique_ptr<store> open_store(std::string_view dsn) {
         }
         return std::make_unique<sqlite_store>(std::string{path});
     }
-    if (starts_with_ignoring_case(dsn, "postgresql://") ||
-        starts_with_ignoring_case(dsn, "postgres://")) {
+    if (is_postgres_dsn(dsn)) {
         return std::make_unique<postgres_store>(std::string{dsn});
     }
     throw store_error{fmt::format(

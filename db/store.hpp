@@ -114,10 +114,15 @@ class store {
 public:
     virtual ~store() = default;
 
-    // Inserts or updates the events in one transaction. first_seen_at is kept on update;
-    // last_seen_at becomes seen_at. Tags of each event are replaced by the given ones.
+    // Inserts or updates the events in one transaction per load connection (one unless
+    // set_load_connections gave more). first_seen_at is kept on update; last_seen_at becomes
+    // seen_at. Tags of each event are replaced by the given ones.
     virtual void upsert_events(std::span<const pipeline::event_record> events,
                                std::string_view seen_at) = 0;
+
+    // Sets how many database connections load one batch of upsert_events together. A store
+    // that writes through one connection accepts only 1 and throws store_error otherwise.
+    virtual void set_load_connections(int connections);
 
     virtual std::int64_t begin_run(const run_start& start) = 0;
     virtual void record_city(std::int64_t run_id, const city_result& result) = 0;
@@ -163,6 +168,10 @@ public:
 
 // Opens (creating and migrating where needed) the store that the DSN names:
 // "sqlite:PATH" or "postgresql://..." / "postgres://...". Throws store_error.
+// True for a postgresql:// or postgres:// DSN, the stores that accept more than one load
+// connection.
+bool is_postgres_dsn(std::string_view dsn);
+
 std::unique_ptr<store> open_store(std::string_view dsn);
 
 // Returns the DSN with every password replaced by "***", for logs and error messages. Handles

@@ -140,6 +140,9 @@ TEST_SUITE("app") {
              silent_url,
              "sqlite:" + database},
             {{"--cities", known_cities, "--city", "ny--new-york"}, "mysql://x", "mysql://x"},
+            {{"--cities", known_cities, "--city", "ny--new-york", "--db-load-connections", "2"},
+             "--db-load-connections 2",
+             "sqlite:" + database},
             {{"--cities", known_cities, "--city", "ny--new-york"},
              "/nonexistent-folder",
              "sqlite:/nonexistent-folder/events.db"},
@@ -175,7 +178,8 @@ TEST_SUITE("app") {
                                    "--browser-url",
                                    "--max-pages",
                                    "--mode",
-                                   "--queue-capacity"}) {
+                                   "--queue-capacity",
+                                   "--db-load-connections"}) {
             CAPTURE(option);
             CHECK(result.output.find(option) != std::string::npos);
         }

@@ -504,6 +504,82 @@ TEST_SUITE("db") {
               "run_id,city_slug,query,page_number,source");
     }
 
+    TEST_CASE("postgres load connections split batch") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        const std::string backends =
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend'";
+        const int before = std::stoi(probe.text(backends));
+        store->set_load_connections(3);
+        CHECK(std::stoi(probe.text(backends)) == before + 2);
+
+        // 1,600 rows reach 3 × 500, so three transactions load them. Event 7 comes twice, and
+        // its later version wins as in one transaction.
+        std::vector<pipeline::event_record> batch;
+        for (int number = 0; number < 1600; ++number) {
+            batch.push_back(tagged_event(number));
+        }
+        batch.push_back(tagged_event(7));
+        batch.back().name = "Event 7, second version";
+        {
+            const db_log_capture capture;
+            store->upsert_events(batch, first_seen);
+            CHECK(capture.text().find("rows=1601 connections=3") != std::string::npos);
+        }
+
+        CHECK(store->count_events() == 1600);
+        CHECK(probe.text("SELECT name FROM events WHERE id = '" + batch.back().id + "'") ==
+              "Event 7, second version");
+        CHECK(probe.text("SELECT count(*) FROM event_tags") == "4800");
+        CHECK(probe.text("SELECT count(*) FROM events WHERE last_seen_at = "
+                         "'2026-07-01T10:00:00Z'") == "1600");
+
+        // A batch below 3 × 500 rows goes through one connection.
+        const db_log_capture capture;
+        store->upsert_events(std::span{batch}.first(1000), second_seen);
+        CHECK(capture.text().find("rows=1000 connections=1") != std::string::npos);
+        CHECK(probe.text("SELECT count(*) FROM events WHERE last_seen_at = "
+                         "'2026-07-02T11:30:00Z'") == "1000");
+    }
+
+    TEST_CASE("postgres failed share loses nothing") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        store->set_load_connections(2);
+        probe.exec(
+            "CREATE FUNCTION reject_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.id = 'bad' THEN RAISE EXCEPTION 'test trigger rejected the row'; END IF; "
+            "RETURN NEW; END $$;"
+            "CREATE TRIGGER reject_bad BEFORE INSERT ON events FOR EACH ROW "
+            "EXECUTE FUNCTION reject_bad()");
+        std::vector<pipeline::event_record> batch;
+        for (int number = 0; number < 1200; ++number) {
+            batch.push_back(tagged_event(number));
+        }
+        batch.push_back(full_event("bad"));
+
+        const std::string message = error_of([&] { store->upsert_events(batch, first_seen); });
+
+        CHECK(message.find("event id 'bad'") != std::string::npos);
+        CHECK(message.find("test trigger rejected the row") != std::string::npos);
+        // The share without 'bad' may have committed; the repeated batch writes it again.
+        CHECK(store->count_events() < 1201);
+        CHECK(probe.text("SELECT count(*) FROM events WHERE id = 'bad'") == "0");
+        probe.exec("DROP TRIGGER reject_bad ON events");
+        store->upsert_events(batch, first_seen);
+        CHECK(store->count_events() == 1201);
+        CHECK(probe.text("SELECT count(DISTINCT id) FROM events") == "1201");
+    }
+
+    TEST_CASE("postgres load connections out of range") {
+        auto store = db::open_store(test_dsn());
+        const std::string message = error_of([&] { store->set_load_connections(9); });
+        CHECK(message == "9 load connections is out of range; give 1 to 8");
+        CHECK(error_of([&] { store->set_load_connections(0); }).find("give 1 to 8") !=
+              std::string::npos);
+    }
+
     TEST_CASE("postgres version 6 tags upgrade") {
         pg_probe probe;
         // A database as version 6 left it: one event_tags row per tag.

@@ -939,6 +939,19 @@ TEST_SUITE("db") {
               std::vector<std::string>{"EventbriteSubCategory/3004"});
     }
 
+    TEST_CASE("sqlite one load connection") {
+        auto store = db::open_store("sqlite::memory:");
+        store->set_load_connections(1);
+        try {
+            store->set_load_connections(2);
+            FAIL("set_load_connections(2) returned");
+        } catch (const db::store_error& error) {
+            CHECK(std::string{error.what()} ==
+                  "this database writes through one connection, so 2 load connections cannot "
+                  "be used; give 1, or use PostgreSQL");
+        }
+    }
+
     TEST_CASE("sqlite export indexes exact") {
         const temp_dir dir;
         const std::string path = dir.file("events.db");
