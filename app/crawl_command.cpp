@@ -465,7 +465,28 @@ int run_crawl(const crawl_options& requested) {
         start.command = options.command_line;
         start.options_json = options_to_json(options);
         run_id = store->begin_run(start);
-        claim = store->claim_run(run_id);
+        try {
+            claim = store->claim_run(run_id);
+        } catch (const std::exception& error) {
+            // The run is recorded already, so it is closed as failed instead of left running.
+            db::run_summary summary;
+            summary.status = "failed";
+            try {
+                store->finish_run(run_id, summary);
+            } catch (const std::exception& finish_error) {
+                log->warn("run {} stays running: {}", run_id, finish_error.what());
+            }
+            const std::string hint =
+                options.db_load_connections == 1
+                    ? std::string{}
+                    : fmt::format(
+                          " (this crawl keeps {} connections to the server open: {} "
+                          "load connections and the run claim)",
+                          options.db_load_connections + 1,
+                          options.db_load_connections);
+            fmt::print(stderr, "error: {}{}\n", error.what(), hint);
+            return exit_could_not_start;
+        }
     }
     log->info("run started run_id={} cities={}", run_id, targets.size());
     const auto started = steady::now();

@@ -252,6 +252,7 @@ asio::awaitable<void> page_pipeline::receive_loop() {
         co_await handle(std::move(item), closed);
     }
     receiving_done_ = true;
+    flush_timer_.cancel();
     log->info("pipeline stopped events={} cities={} batches={} items_not_written={}",
               processor_.events_accepted(),
               processor_.cities_recorded(),
@@ -309,11 +310,10 @@ asio::awaitable<void> page_pipeline::handle(pipeline_item item, bool closed) {
 }
 
 asio::awaitable<void> page_pipeline::flush_loop() {
-    asio::steady_timer timer(io_);
     const auto period = std::max(std::chrono::milliseconds(10), max_age_ / 2);
     while (!receiving_done_) {
-        timer.expires_after(period);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        flush_timer_.expires_after(period);
+        co_await flush_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
         if (receiving_done_ || !fatal_error_.empty()) {
             continue;
         }

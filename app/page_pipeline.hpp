@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -134,6 +135,9 @@ private:
     std::string fatal_error_;
     std::int64_t items_lost_ = 0;
     bool receiving_done_ = false;
+    // The flush loop's timer; the receive loop cancels it when it ends, so that the pipeline
+    // stops without waiting out the timer's period.
+    boost::asio::steady_timer flush_timer_{io_};
     std::thread thread_;
 };
 

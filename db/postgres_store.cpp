@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -841,13 +842,58 @@ std::optional<Number> optional_number(const pqxx::field& field) {
     return field.as<Number>();
 }
 
+// Returns the elements of a one-dimensional text[] from its text form, as array_out writes it:
+// {a,"b c",""}. An element is in double quotes when it is empty, contains a space or one of
+// {},"\, or reads NULL, and a backslash in quotes escapes the next byte. NULL elements are
+// skipped. libpqxx 6.4's array_parser is not used, because it cut or dropped elements that
+// contain ' or ; (an export of the tag "'80s hits" failed an assertion).
 std::vector<std::string> text_array(const pqxx::field& field) {
     std::vector<std::string> values;
-    pqxx::array_parser parser = field.as_array();
-    for (auto item = parser.get_next(); item.first != pqxx::array_parser::juncture::done;
-         item = parser.get_next()) {
-        if (item.first == pqxx::array_parser::juncture::string_value) {
-            values.push_back(std::move(item.second));
+    if (field.is_null()) {
+        return values;
+    }
+    std::string_view text{field.c_str(), field.size()};
+    // Bounds other than 1 come first, as in "[0:1]={a,b}".
+    if (text.starts_with('[')) {
+        const std::size_t equals = text.find('=');
+        text.remove_prefix(equals == std::string_view::npos ? text.size() : equals + 1);
+    }
+    if (text.size() < 2 || text.front() != '{' || text.back() != '}') {
+        throw store_error{fmt::format("PostgreSQL returned '{}' where a text array was expected",
+                                      text.substr(0, 200))};
+    }
+    text = text.substr(1, text.size() - 2);
+
+    std::size_t at = 0;
+    while (at < text.size()) {
+        std::string value;
+        bool quoted = false;
+        if (text[at] == '"') {
+            quoted = true;
+            ++at;
+            while (at < text.size() && text[at] != '"') {
+                if (text[at] == '\\' && at + 1 < text.size()) {
+                    ++at;
+                }
+                value += text[at];
+                ++at;
+            }
+            ++at;  // the closing quote
+        } else {
+            const std::size_t end = std::min(text.find(',', at), text.size());
+            value.assign(text.substr(at, end - at));
+            at = end;
+        }
+        const bool null_element =
+            !quoted && value.size() == 4 &&
+            std::equal(value.begin(), value.end(), "NULL", [](char left, char right) {
+                return std::toupper(static_cast<unsigned char>(left)) == right;
+            });
+        if (!null_element) {
+            values.push_back(std::move(value));
+        }
+        if (at < text.size() && text[at] == ',') {
+            ++at;
         }
     }
     return values;
@@ -1001,7 +1047,16 @@ void postgres_store::set_load_connections(int connections) {
     }
     helpers_.resize(std::min(helpers_.size(), static_cast<std::size_t>(connections - 1)));
     while (helpers_.size() + 1 < static_cast<std::size_t>(connections)) {
-        helpers_.push_back(std::make_unique<postgres_store>(dsn_));
+        try {
+            helpers_.push_back(std::make_unique<postgres_store>(dsn_));
+        } catch (const store_error& error) {
+            throw store_error{
+                fmt::format("opening load connection {} of {} failed: {}; lower the number of load "
+                            "connections or raise the server's max_connections",
+                            helpers_.size() + 2,
+                            connections,
+                            error.what())};
+        }
     }
     detail::logger()->info("Set load connections dsn={} connections={}", masked_dsn_, connections);
 }

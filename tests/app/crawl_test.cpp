@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <thread>
 
 #include "tests/app/crawl_support.hpp"
@@ -24,6 +25,25 @@ TEST_SUITE("app") {
         CHECK(database.number("SELECT sum(pages) FROM run_cities") ==
               expected_value("pages_crawled"));
         CHECK(database.number("SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
+    }
+
+    TEST_CASE("long batch age ends with crawl") {
+        // The pipeline's flush timer runs every half batch age. Waiting it out after the last
+        // page would add 300 s to this crawl.
+        replay_site site(corpus);
+        temp_dir dir;
+        const test_database database(dir.path());
+        auto argv = crawl_argv(site.url(), database.dsn(), "async");
+        argv.insert(argv.end(), {"--batch-max-age-ms", "600000"});
+
+        const auto started = std::chrono::steady_clock::now();
+        const auto result = run_command(argv);
+        const auto elapsed = std::chrono::steady_clock::now() - started;
+
+        CAPTURE(result.output);
+        REQUIRE(result.exit_code == 0);
+        CHECK(elapsed < std::chrono::seconds(150));
+        CHECK(database.number("SELECT count(*) FROM events") == expected_value("unique_events"));
     }
 
     TEST_CASE("sync and async rows match") {

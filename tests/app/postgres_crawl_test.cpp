@@ -84,7 +84,10 @@ TEST_SUITE("app") {
         CAPTURE(sqlite_run.output);
         REQUIRE(sqlite_run.exit_code == 0);
 
-        const auto postgres_run = run_command(crawl_argv(site.url(), postgres_dsn, "async"));
+        // Two load connections give the same rows as one.
+        auto postgres_argv = crawl_argv(site.url(), postgres_dsn, "async");
+        postgres_argv.insert(postgres_argv.end(), {"--db-load-connections", "2"});
+        const auto postgres_run = run_command(postgres_argv);
         CAPTURE(postgres_run.output);
         REQUIRE(postgres_run.exit_code == 0);
 
@@ -159,6 +162,29 @@ TEST_SUITE("app") {
         CHECK(result.output.find("Lost PostgreSQL connection") != std::string::npos);
         CHECK(result.output.find(pg_database::password) == std::string::npos);
         check_one_complete_run(database, reference);
+    }
+
+    TEST_CASE("unclaimable run closed as failed") {
+        replay_site site(corpus);
+        const pg_database database("unclaimable");
+        const auto created = run_command({eventcrawl_binary, "runs", "--db", database.dsn()});
+        REQUIRE(created.exit_code == 0);
+        // The run claim takes run ids up to 2147483647, so the next run cannot be claimed.
+        database.query("ALTER TABLE runs ALTER COLUMN id RESTART WITH 2147483648");
+
+        auto argv = crawl_argv(site.url(), database.dsn(), "async");
+        argv.insert(argv.end(), {"--db-load-connections", "2"});
+        const auto result = run_command(argv);
+
+        CAPTURE(result.output);
+        CHECK(result.exit_code == 1);
+        CHECK(result.output.find("2147483648") != std::string::npos);
+        CHECK(result.output.find("this crawl keeps 3 connections to the server open") !=
+              std::string::npos);
+        CHECK(database.number("SELECT count(*) FROM runs WHERE status = 'failed' AND "
+                              "finished_at IS NOT NULL") == 1);
+        CHECK(database.number("SELECT count(*) FROM runs") == 1);
+        CHECK(database.number("SELECT count(*) FROM events") == 0);
     }
 
     TEST_CASE("second resume of run rejected") {

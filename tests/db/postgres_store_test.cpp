@@ -847,6 +847,41 @@ TEST_SUITE("db") {
         CHECK(probe.text("SELECT count(*) FROM event_tags") == "0");
     }
 
+    TEST_CASE("postgres tags read back exactly") {
+        pg_probe probe;
+        auto store = db::open_store(test_dsn());
+        pipeline::event_record event = full_event("51");
+        // Every character that the array text form quotes or escapes, the ones that libpqxx's
+        // array parser misread (' and ;), and elements that look like NULL or are empty.
+        event.tags = {"'80s hits",
+                      "jazz;blues",
+                      "x;",
+                      "'quoted'",
+                      "a,b",
+                      "{braces}",
+                      "Quote\"and\\backslash",
+                      "two words",
+                      " lead",
+                      "NULL",
+                      "null",
+                      "",
+                      "tab\there",
+                      "\u00e9t\u00e9 \u65e5\u672c\u9152"};
+        const std::vector<pipeline::event_record> events{event};
+        store->upsert_events(events, first_seen);
+
+        std::vector<std::string> read;
+        store->for_each_event(
+            {}, [&](const pipeline::event_record& stored, std::string_view, std::string_view) {
+                read = stored.tags;
+            });
+
+        std::vector<std::string> expected = event.tags;
+        std::sort(expected.begin(), expected.end());
+        CHECK(read == expected);
+        CHECK(probe.text("SELECT count(*) FROM event_tags WHERE event_id = '51'") == "14");
+    }
+
     TEST_CASE("postgres id change keeps tags") {
         pg_probe probe;
         auto store = db::open_store(test_dsn());
@@ -877,6 +912,17 @@ TEST_SUITE("db") {
         CHECK_THROWS_WITH_AS(probe.exec("INSERT INTO event_tags VALUES ('missing', 'a')"),
                              doctest::Contains("no event with id missing"),
                              pqxx::sql_error);
+        CHECK_THROWS_WITH_AS(probe.exec("INSERT INTO event_tags VALUES ('41', NULL)"),
+                             doctest::Contains("the tag of event 41 is NULL"),
+                             pqxx::sql_error);
+
+        // An update renames the tag, or moves it to another event.
+        probe.exec("UPDATE event_tags SET tag = 'd' WHERE event_id = '41' AND tag = 'c'");
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '41'") == "{a,d}");
+        probe.exec("UPDATE event_tags SET event_id = '42' WHERE event_id = '41' AND tag = 'd'");
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '41'") == "{a}");
+        CHECK(probe.text("SELECT 'd' = ANY (tags) FROM events WHERE id = '42'") == "t");
+        probe.exec("INSERT INTO event_tags VALUES ('41', 'c')");
 
         // A tag query finds the events through the array, and a re-crawl sets the crawled tags.
         CHECK(probe.column("SELECT id FROM events WHERE tags @> ARRAY['a'] ORDER BY id") ==
