@@ -468,23 +468,30 @@ CREATE VIEW event_tags (event_id, tag) AS
 SELECT events.id, stored.tag
 FROM events CROSS JOIN LATERAL unnest(events.tags) AS stored (tag);
 
-CREATE FUNCTION eventcrawl_insert_event_tag() RETURNS trigger
+CREATE FUNCTION eventcrawl_add_event_tag(event_id TEXT, tag TEXT) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.tag IS NULL THEN
-        RAISE EXCEPTION 'event_tags: the tag of event % is NULL', NEW.event_id
+    IF tag IS NULL THEN
+        RAISE EXCEPTION 'event_tags: the tag of event % is NULL', event_id
             USING ERRCODE = 'not_null_violation';
     END IF;
     UPDATE events
     SET tags = ARRAY(SELECT DISTINCT merged.tag
-                     FROM unnest(array_append(events.tags, NEW.tag)) AS merged (tag)
+                     FROM unnest(array_append(events.tags, tag)) AS merged (tag)
                      ORDER BY merged.tag)
-    WHERE id = NEW.event_id;
+    WHERE events.id = event_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'event_tags: no event with id %', NEW.event_id
+        RAISE EXCEPTION 'event_tags: no event with id %', event_id
             USING ERRCODE = 'foreign_key_violation',
                   HINT = 'insert the event before its tags';
     END IF;
+END
+$$;
+
+CREATE FUNCTION eventcrawl_insert_event_tag() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM eventcrawl_add_event_tag(NEW.event_id, NEW.tag);
     RETURN NEW;
 END
 $$;
@@ -501,24 +508,12 @@ $$;
 CREATE TRIGGER event_tags_delete INSTEAD OF DELETE ON event_tags
     FOR EACH ROW EXECUTE FUNCTION eventcrawl_delete_event_tag();
 
+-- A failed add rolls the removal back with the statement.
 CREATE FUNCTION eventcrawl_update_event_tag() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.tag IS NULL THEN
-        RAISE EXCEPTION 'event_tags: the tag of event % is NULL', NEW.event_id
-            USING ERRCODE = 'not_null_violation';
-    END IF;
     UPDATE events SET tags = array_remove(tags, OLD.tag) WHERE id = OLD.event_id;
-    UPDATE events
-    SET tags = ARRAY(SELECT DISTINCT merged.tag
-                     FROM unnest(array_append(events.tags, NEW.tag)) AS merged (tag)
-                     ORDER BY merged.tag)
-    WHERE id = NEW.event_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'event_tags: no event with id %', NEW.event_id
-            USING ERRCODE = 'foreign_key_violation',
-                  HINT = 'insert the event before its tags';
-    END IF;
+    PERFORM eventcrawl_add_event_tag(NEW.event_id, NEW.tag);
     RETURN NEW;
 END
 $$;
