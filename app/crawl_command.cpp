@@ -244,7 +244,11 @@ void write_summary_json(const std::string& path,
     root["events"] = summary.events;
     root["errors"] = summary.errors;
     root["elapsed_ms"] = totals.elapsed.count();
-    root["rows_in_database"] = totals.rows_in_database;
+    if (totals.rows_in_database) {
+        root["rows_in_database"] = *totals.rows_in_database;
+    } else {
+        root["rows_in_database"] = nullptr;
+    }
     json::array cities;
     for (const auto& line : lines) {
         json::object city;
@@ -617,6 +621,9 @@ int run_crawl(const crawl_options& requested) {
     } else {
         summary.status = summary.cities_failed > 0 ? "partial" : "ok";
     }
+    // After a failed write the count stays unknown, not 0: a batch split over several load
+    // connections may have stored some of its shares, and a count against a server that went
+    // away would wait out the reconnect attempts again.
     if (database_failure.empty()) {
         try {
             store->finish_run(run_id, summary);

@@ -240,11 +240,12 @@ std::string format_report(const std::vector<city_line>& cities, const run_totals
                    seconds,
                    static_cast<double>(pages) / seconds,
                    static_cast<double>(events) / seconds);
-    fmt::format_to(std::back_inserter(out),
-                   "database: {} rows in events, {} batches, largest batch {} rows\n",
-                   totals.rows_in_database,
-                   totals.batches,
-                   totals.max_batch_rows);
+    fmt::format_to(
+        std::back_inserter(out),
+        "database: {} rows in events, {} batches, largest batch {} rows\n",
+        totals.rows_in_database ? std::to_string(*totals.rows_in_database) : std::string{"unknown"},
+        totals.batches,
+        totals.max_batch_rows);
     append_run_counts(out, cities, totals);
     return out;
 }

@@ -128,6 +128,7 @@ TEST_SUITE("app") {
         CHECK(error_lines[0].find(database.masked_dsn()) != std::string::npos);
         CHECK(error_lines[0].find("--resume " + std::to_string(run_id)) != std::string::npos);
         CHECK(lost.output.find(pg_database::password) == std::string::npos);
+        CHECK(lost.output.find("database: unknown rows in events") != std::string::npos);
 
         start_pg_server();
         CHECK(database.number("SELECT count(*) FROM runs WHERE status = 'ok'") == 0);
