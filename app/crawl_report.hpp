@@ -62,7 +62,7 @@ struct city_line {
 struct run_totals {
     std::chrono::milliseconds elapsed{0};
     std::map<int, std::int64_t> status_codes;      // HTTP status of every captured page
-    std::optional<std::int64_t> rows_in_database;  // unknown when the count failed
+    std::optional<std::int64_t> rows_in_database;  // empty when a database write failed
     std::size_t max_batch_rows = 0;
     std::int64_t batches = 0;
     bool interrupted = false;

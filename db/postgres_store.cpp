@@ -259,17 +259,8 @@ std::string with_connect_timeout(const std::string& dsn) {
     return fmt::format("{}{}connect_timeout={}", dsn, separator, connect_timeout_s);
 }
 
-// Returns the tags in byte order without repeats, the form that events.tags stores, so that the
-// same set in another order or with a repeat compares equal to the stored array.
-std::vector<std::string> sorted_tags(const std::vector<std::string>& tags) {
-    std::vector<std::string> sorted = tags;
-    std::sort(sorted.begin(), sorted.end());
-    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-    return sorted;
-}
-
 // Encodes strings as a PostgreSQL array literal ({"a","b"}), quoting every element.
-std::string to_text_array(const std::vector<std::string>& values) {
+std::string to_text_array(std::span<const std::string_view> values) {
     std::string literal = "{";
     for (std::size_t i = 0; i < values.size(); ++i) {
         if (i > 0) {
@@ -286,6 +277,15 @@ std::string to_text_array(const std::vector<std::string>& values) {
     }
     literal += '}';
     return literal;
+}
+
+// Returns the tags as an array literal in byte order without repeats, the form that events.tags
+// stores, so that the same set in another order or with a repeat compares equal to it.
+std::string sorted_tag_array(const std::vector<std::string>& tags) {
+    std::vector<std::string_view> sorted(tags.begin(), tags.end());
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    return to_text_array(sorted);
 }
 
 // Returns an empty string as NULL: city_result uses "" for "not known", run_start for "none".
@@ -609,11 +609,6 @@ public:
         }
     }
 
-    // A text[] value as the array literal {"a","b"}, escaped for COPY like any text.
-    void text_array(const std::vector<std::string>& values) {
-        text(std::string_view{to_text_array(values)});
-    }
-
     void integer(std::int64_t value) {
         separate();
         char digits[24];
@@ -731,7 +726,8 @@ void write_staging_row(copy_text_writer& row, const pipeline::event_record& even
     row.text(event.organizer_name);
     row.text(event.series_id);
     row.text(event.image_url);
-    row.text_array(sorted_tags(event.tags));
+    // The array literal, escaped for COPY like any text.
+    row.text(std::string_view{sorted_tag_array(event.tags)});
     row.end_row();
 }
 
@@ -842,6 +838,20 @@ std::optional<Number> optional_number(const pqxx::field& field) {
     return field.as<Number>();
 }
 
+// True for "NULL" in any letter case, which array_out writes unquoted only for a NULL element.
+bool is_null_literal(std::string_view value) {
+    constexpr std::string_view null_text = "NULL";
+    if (value.size() != null_text.size()) {
+        return false;
+    }
+    for (std::size_t index = 0; index < value.size(); ++index) {
+        if (std::toupper(static_cast<unsigned char>(value[index])) != null_text[index]) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // Returns the elements of a one-dimensional text[] from its text form, as array_out writes it:
 // {a,"b c",""}. An element is in double quotes when it is empty, contains a space or one of
 // {},"\, or reads NULL, and a backslash in quotes escapes the next byte. NULL elements are
@@ -884,11 +894,7 @@ std::vector<std::string> text_array(const pqxx::field& field) {
             value.assign(text.substr(at, end - at));
             at = end;
         }
-        const bool null_element =
-            !quoted && value.size() == 4 &&
-            std::equal(value.begin(), value.end(), "NULL", [](char left, char right) {
-                return std::toupper(static_cast<unsigned char>(left)) == right;
-            });
+        const bool null_element = !quoted && is_null_literal(value);
         if (!null_element) {
             values.push_back(std::move(value));
         }
@@ -964,46 +970,7 @@ void postgres_store::upsert_events(std::span<const pipeline::event_record> event
     if (connections == 1) {
         upsert_share(events, all_positions(events.size()), seen_at_text);
     } else {
-        std::vector<std::vector<std::size_t>> shares(connections);
-        for (auto& share : shares) {
-            share.reserve(events.size() / connections + 1);
-        }
-        const std::hash<std::string> hash;
-        for (std::size_t position = 0; position < events.size(); ++position) {
-            shares[hash(events[position].id) % connections].push_back(position);
-        }
-
-        // Each helper runs its share on a thread of its own; this thread runs the first share.
-        // Every share finishes before this returns or throws, because the futures are waited
-        // for in order.
-        std::vector<std::future<void>> pending;
-        pending.reserve(helpers_.size());
-        for (std::size_t index = 0; index < helpers_.size(); ++index) {
-            postgres_store& helper = *helpers_[index];
-            const std::vector<std::size_t>& share = shares[index + 1];
-            pending.push_back(
-                std::async(std::launch::async, [&helper, &share, &events, &seen_at_text] {
-                    helper.upsert_share(events, share, seen_at_text);
-                }));
-        }
-        std::exception_ptr failure;
-        try {
-            upsert_share(events, shares[0], seen_at_text);
-        } catch (...) {
-            failure = std::current_exception();
-        }
-        for (std::future<void>& share : pending) {
-            try {
-                share.get();
-            } catch (...) {
-                if (!failure) {
-                    failure = std::current_exception();
-                }
-            }
-        }
-        if (failure) {
-            std::rethrow_exception(failure);
-        }
+        upsert_in_shares(events, connections, seen_at_text);
     }
 
     const auto elapsed = std::chrono::steady_clock::now() - started;
@@ -1012,6 +979,62 @@ void postgres_store::upsert_events(std::span<const pipeline::event_record> event
                             events.size(),
                             connections,
                             std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
+}
+
+// Splits the batch by a hash of the event id and merges share 0 on this thread and each other
+// share through a helper on a thread of its own. Every share finishes before this returns or
+// throws, because each future is waited for. The first failure is rethrown and the others are
+// logged.
+void postgres_store::upsert_in_shares(std::span<const pipeline::event_record> events,
+                                      std::size_t connections,
+                                      const std::string& seen_at) {
+    std::vector<std::vector<std::size_t>> shares(connections);
+    for (auto& share : shares) {
+        share.reserve(events.size() / connections + 1);
+    }
+    const std::hash<std::string> hash;
+    for (std::size_t position = 0; position < events.size(); ++position) {
+        shares[hash(events[position].id) % connections].push_back(position);
+    }
+
+    std::vector<std::future<void>> pending;
+    pending.reserve(connections - 1);
+    for (std::size_t index = 1; index < connections; ++index) {
+        postgres_store& helper = *helpers_[index - 1];
+        const std::vector<std::size_t>& share = shares[index];
+        pending.push_back(std::async(std::launch::async, [&helper, &share, &events, &seen_at] {
+            helper.upsert_share(events, share, seen_at);
+        }));
+    }
+
+    std::exception_ptr failure;
+    const auto record = [&](std::size_t share) {
+        if (!failure) {
+            failure = std::current_exception();
+            return;
+        }
+        try {
+            std::rethrow_exception(std::current_exception());
+        } catch (const std::exception& error) {
+            detail::logger()->warn(
+                "Share failed too dsn={} share={} error=\"{}\"", masked_dsn_, share, error.what());
+        }
+    };
+    try {
+        upsert_share(events, shares[0], seen_at);
+    } catch (...) {
+        record(0);
+    }
+    for (std::size_t index = 0; index < pending.size(); ++index) {
+        try {
+            pending[index].get();
+        } catch (...) {
+            record(index + 1);
+        }
+    }
+    if (failure) {
+        std::rethrow_exception(failure);
+    }
 }
 
 void postgres_store::upsert_share(std::span<const pipeline::event_record> events,
@@ -1075,10 +1098,8 @@ std::string postgres_store::locate_failing_event(std::span<const pipeline::event
                 // The staging row's values in the same order, then seen_at and the tags.
                 std::apply(
                     [&](const auto&... values) {
-                        transaction.exec_prepared0(upsert_event_name,
-                                                   values...,
-                                                   seen_at,
-                                                   to_text_array(sorted_tags(event.tags)));
+                        transaction.exec_prepared0(
+                            upsert_event_name, values..., seen_at, sorted_tag_array(event.tags));
                     },
                     staging_row(event));
             } catch (const pqxx::sql_error&) {

@@ -102,6 +102,9 @@ private:
     void prepare_statements();
     void create_staging_tables();
     std::vector<run_record> read_runs(const std::string& sql_tail);
+    void upsert_in_shares(std::span<const pipeline::event_record> events,
+                          std::size_t connections,
+                          const std::string& seen_at);
     void upsert_share(std::span<const pipeline::event_record> events,
                       std::span<const std::size_t> positions,
                       const std::string& seen_at);
