@@ -14,9 +14,13 @@
 #include "db/store.hpp"
 
 namespace eventcrawl::db {
+namespace detail {
+class wal_checkpointer;
+}
 
 // A store in one SQLite file (WAL journal, synchronous=NORMAL, foreign keys on, 5 s busy
-// timeout). Not thread-safe: use one instance from one thread.
+// timeout). Not thread-safe: use one instance from one thread. A thread of its own checkpoints
+// the write-ahead log (detail::wal_checkpointer).
 class sqlite_store final : public store {
 public:
     // Opens or creates the file at `path` and applies missing migrations. Throws store_error
@@ -71,6 +75,7 @@ private:
     void apply_pragmas();
     std::int64_t page_count();
     void prepare_statements();
+    void start_checkpointer();
     void write_events(std::span<const pipeline::event_record> events, std::string_view seen_at);
     void write_event(const pipeline::event_record& event, std::string_view seen_at);
     void sort_new_tags(const pipeline::event_record& event);
@@ -112,6 +117,10 @@ private:
 
     // Tags of new events, kept until insert_queued_tags writes them together.
     std::vector<queued_tag> queued_tags_;
+
+    // Checkpoints the write-ahead log on a thread of its own; none for an in-memory database.
+    // Last, so that it closes its connection before connection_ closes.
+    std::unique_ptr<detail::wal_checkpointer> checkpointer_;
 };
 
 }  // namespace eventcrawl::db
