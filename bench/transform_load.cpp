@@ -5,6 +5,7 @@
 // threads. Prints one Markdown row per stage, or JSON with --json.
 
 #include <fmt/format.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -391,6 +392,7 @@ stage_result measure_load(const input_set& input,
         page_queue queue{2 * batch_rows};
         std::exception_ptr transform_failure;
         std::thread transformer{[&] {
+            pthread_setname_np(pthread_self(), "transform");
             try {
                 transform_passes(
                     input, passes, [&](auto events) { queue.push(std::move(events)); });

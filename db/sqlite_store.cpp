@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <system_error>
 #include <utility>
@@ -26,21 +29,27 @@ namespace {
 namespace fs = std::filesystem;
 
 // The update applies only when a compared column changed, so that an unchanged row keeps its
-// index entries. sqlite3_changes() is then 0, and touch_event_sql moves last_seen_at alone.
+// index entries. sqlite3_changes() is then 0, and touch_event_sql moves last_seen_at alone. The
+// update leaves tags to write_tags, which compares them.
+constexpr std::string_view insert_only_columns[] = {"tags"};
 const std::string upsert_event_sql =
     detail::event_upsert_sql(
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,\n"
-        "        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?26)") +
+        "        ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?26, ?27)",
+        {},
+        insert_only_columns) +
     "\nWHERE " + detail::event_changed_condition();
 
 constexpr std::string_view touch_event_sql =
     "UPDATE events SET last_seen_at = ?2 WHERE id = ?1 AND last_seen_at IS NOT ?2";
 
-// The primary key (event_seq, tag) of the WITHOUT ROWID table returns the tags in BINARY order,
-// which is the order of std::string's operator<.
-constexpr std::string_view select_tags_sql =
-    "SELECT tag FROM event_tag_entries\n"
-    "WHERE event_seq = (SELECT seq FROM events WHERE id = ?1) ORDER BY tag";
+// The value that write_event puts in place of the last inserted rowid before its upsert. SQLite
+// never chooses it for a new row, so the upsert inserted a row exactly when the value changed.
+constexpr sqlite3_int64 no_insert_rowid = std::numeric_limits<sqlite3_int64>::min();
+
+// Tag ids that a store keeps in memory. Past this many, the store clears the map and reads the
+// ids from the database again.
+constexpr std::size_t max_cached_tag_ids = 65536;
 
 // Page size in bytes of a database file that this store creates. With 8 KiB pages in place of
 // the 4 KiB default, bench/transform_load's SQLite stage used about 8% less CPU time (100,800 new
@@ -60,14 +69,14 @@ constexpr int new_database_page_size = 8192;
 constexpr int frames_to_start_checkpoint = 4096;
 constexpr int frames_to_block_writer = 16384;
 
-// Rows per multi-row tag insert. One statement for 64 rows saves the reset, bind and step work
-// of 63 statements. Its 128 parameters stay far below 32766, the default maximum number of
+// Rows per multi-row tag index insert. One statement for 64 rows saves the reset, bind and step
+// work of 63 statements. Its 128 parameters stay far below 32766, the default maximum number of
 // parameters (SQLITE_MAX_VARIABLE_NUMBER) since SQLite 3.32.
 constexpr std::size_t tag_rows_per_insert = 64;
 
-// Returns "INSERT OR IGNORE INTO event_tag_entries (event_seq, tag) VALUES (?1, ?2), ...".
+// Returns "INSERT OR IGNORE INTO event_tag_index (tag_id, event_seq) VALUES (?1, ?2), ...".
 std::string insert_tags_sql(std::size_t rows) {
-    std::string sql = "INSERT OR IGNORE INTO event_tag_entries (event_seq, tag) VALUES ";
+    std::string sql = "INSERT OR IGNORE INTO event_tag_index (tag_id, event_seq) VALUES ";
     for (std::size_t row = 0; row < rows; ++row) {
         sql += fmt::format("{}(?{}, ?{})", row == 0 ? "" : ", ", 2 * row + 1, 2 * row + 2);
     }
@@ -114,7 +123,7 @@ constexpr std::string_view select_events_sql = R"sql(
 SELECT id, name, summary, url, timezone, start_local, end_local, start_utc, end_utc,
        is_online, is_free, is_cancelled, venue_name, address, city, region, country,
        latitude, longitude, price_min_minor, price_max_minor, currency, organizer_name,
-       series_id, image_url, first_seen_at, last_seen_at
+       series_id, image_url, first_seen_at, last_seen_at, tags
 FROM events
 WHERE (?1 IS NULL OR start_utc >= ?1) AND (?2 IS NULL OR lower(city) = lower(?2))
 ORDER BY start_utc IS NULL, start_utc, id
@@ -163,6 +172,81 @@ void bind_int64(sqlite3_stmt* statement, int index, const std::optional<std::int
     } else {
         sqlite3_bind_null(statement, index);
     }
+}
+
+// Appends `text` as a JSON string, escaped as SQLite's json_quote() escapes it, so that the
+// event_tags view triggers and this store write the same text for the same tags.
+void append_json_string(std::string& out, std::string_view text) {
+    static constexpr char hex_digits[] = "0123456789abcdef";
+    out += '"';
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (byte < 0x20) {
+                    out += "\\u00";
+                    out += hex_digits[byte >> 4];
+                    out += hex_digits[byte & 0xf];
+                } else {
+                    out += c;
+                }
+        }
+    }
+    out += '"';
+}
+
+// Reads the JSON array of events.tags into sorted, distinct strings. Throws store_error naming
+// the event when the text is not an array of strings.
+std::vector<std::string> parse_tags(std::string_view json,
+                                    std::string_view path,
+                                    std::string_view id) {
+    boost::system::error_code error;
+    const boost::json::value value = boost::json::parse(json, error);
+    std::vector<std::string> tags;
+    if (!error && value.is_array()) {
+        for (const boost::json::value& tag : value.get_array()) {
+            if (!tag.is_string()) {
+                error = make_error_code(boost::json::error::not_string);
+                break;
+            }
+            tags.emplace_back(tag.get_string());
+        }
+    } else if (!error) {
+        error = make_error_code(boost::json::error::not_array);
+    }
+    if (error) {
+        throw store_error{fmt::format(
+            "events.tags of event id '{}' in '{}' is not a JSON array of strings ({}): {:.80}; "
+            "write tags through the event_tags view",
+            id,
+            path,
+            error.message(),
+            json)};
+    }
+    std::sort(tags.begin(), tags.end());
+    tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+    return tags;
 }
 
 // Binds an empty string as NULL: city_result uses "" for "not known", run_start for "none".
@@ -416,17 +500,14 @@ void sqlite_store::prepare_statements() {
     sqlite3* connection = connection_.get();
     upsert_event_ = detail::sqlite_prepare(connection, path_, upsert_event_sql);
     touch_event_ = detail::sqlite_prepare(connection, path_, touch_event_sql);
-    select_tags_ = detail::sqlite_prepare(connection, path_, select_tags_sql);
-    delete_tags_ =
-        detail::sqlite_prepare(connection,
-                               path_,
-                               "DELETE FROM event_tag_entries "
-                               "WHERE event_seq = (SELECT seq FROM events WHERE id = ?1)");
-    // OR IGNORE drops a tag that appears twice in one event instead of failing the batch.
-    insert_tag_ = detail::sqlite_prepare(connection,
-                                         path_,
-                                         "INSERT OR IGNORE INTO event_tag_entries (event_seq, tag) "
-                                         "SELECT seq, ?2 FROM events WHERE id = ?1");
+    select_stored_tags_ =
+        detail::sqlite_prepare(connection, path_, "SELECT tags FROM events WHERE id = ?1");
+    update_tags_ =
+        detail::sqlite_prepare(connection, path_, "UPDATE events SET tags = ?2 WHERE id = ?1");
+    insert_tag_name_ = detail::sqlite_prepare(
+        connection, path_, "INSERT INTO tags (name) VALUES (?1) ON CONFLICT (name) DO NOTHING");
+    select_tag_id_ =
+        detail::sqlite_prepare(connection, path_, "SELECT id FROM tags WHERE name = ?1");
     insert_tag_entry_ = detail::sqlite_prepare(connection, path_, insert_tags_sql(1));
     insert_tag_chunk_ =
         detail::sqlite_prepare(connection, path_, insert_tags_sql(tag_rows_per_insert));
@@ -449,8 +530,14 @@ void sqlite_store::in_transaction(std::string_view what, const std::function<voi
         detail::sqlite_exec(connection_.get(), path_, "COMMIT", fmt::format("commit of {}", what));
     } catch (...) {
         sqlite3_exec(connection_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        // The rollback removed the tags rows that the transaction added.
+        for (const std::string& name : uncommitted_tag_names_) {
+            tag_ids_.erase(name);
+        }
+        uncommitted_tag_names_.clear();
         throw;
     }
+    uncommitted_tag_names_.clear();
 }
 
 void sqlite_store::upsert_events(std::span<const pipeline::event_record> events,
@@ -462,10 +549,9 @@ void sqlite_store::upsert_events(std::span<const pipeline::event_record> events,
 
     const auto started = std::chrono::steady_clock::now();
     {
-        // The only foreign key that a batch can touch is event_tag_entries.event_seq, and
-        // write_tags inserts tags only after write_event stored their event in the same
-        // transaction, so the per-tag lookup in events adds nothing. SQLite ignores the pragma
-        // inside a transaction, so it is switched around the transaction and always back.
+        // The only foreign key that a batch can touch is event_tag_index.tag_id, and tag_id()
+        // returns only ids of rows in tags, so the per-tag lookup adds nothing. SQLite ignores the
+        // pragma inside a transaction, so it is switched around the transaction and always back.
         const foreign_keys_off unchecked{connection_.get(), path_};
         in_transaction("an upsert batch", [&] { write_events(events, seen_at); });
     }
@@ -500,7 +586,8 @@ void sqlite_store::write_event(const pipeline::event_record& event, std::string_
             connection, path_, fmt::format("{} of event id '{}'", step, event.id))};
     };
 
-    const sqlite3_int64 rowid_before = sqlite3_last_insert_rowid(connection);
+    sort_new_tags(event);
+    sqlite3_set_last_insert_rowid(connection, no_insert_rowid);
     {
         sqlite3_stmt* statement = upsert_event_.get();
         const statement_reset reset{statement};
@@ -530,24 +617,19 @@ void sqlite_store::write_event(const pipeline::event_record& event, std::string_
         bind_text(statement, 24, event.series_id);
         bind_text(statement, 25, event.image_url);
         bind_text(statement, 26, seen_at);
+        bind_text(statement, 27, std::string_view{new_tags_json_});
         if (sqlite3_step(statement) != SQLITE_DONE) {
             fail("upsert");
         }
     }
 
     // Only an insert changes sqlite3_last_insert_rowid, and the DO UPDATE branch leaves it alone.
-    // The rowid is events.seq. A new row that reuses the seq of this connection's previous
-    // insert (possible after that row was deleted) counts as not inserted and takes the compare
-    // path, which is slower but gives the same result.
+    // The rowid is events.seq. A new row stored its tags with the insert, and its index entries
+    // wait in the queue.
     const sqlite3_int64 seq = sqlite3_last_insert_rowid(connection);
-    if (seq != rowid_before) {
-        // A new row has no stored tags, because deleting an event cascades to its tags, so the
-        // tags need no read and no delete.
-        // NOTE: a delete with foreign keys off (the default of the sqlite3 shell) leaves the tags
-        // behind. A new event that gets the deleted event's seq (the largest) then shows them.
-        sort_new_tags(event);
+    if (seq != no_insert_rowid) {
         for (std::string_view tag : new_tags_) {
-            queued_tags_.push_back(queued_tag{seq, event.id, tag});
+            queued_tags_.push_back(queued_tag{tag_id(tag), seq, event.id});
         }
         return;
     }
@@ -562,8 +644,8 @@ void sqlite_store::write_event(const pipeline::event_record& event, std::string_
         }
     }
 
-    // An event that appeared earlier in this batch may have queued tags, which the comparison
-    // in write_tags has to see.
+    // An event that appeared earlier in this batch may have queued index entries, which have to
+    // be in place before write_tags replaces its tags.
     insert_queued_tags();
     write_tags(event);
 }
@@ -572,10 +654,57 @@ void sqlite_store::sort_new_tags(const pipeline::event_record& event) {
     new_tags_.assign(event.tags.begin(), event.tags.end());
     std::sort(new_tags_.begin(), new_tags_.end());
     new_tags_.erase(std::unique(new_tags_.begin(), new_tags_.end()), new_tags_.end());
+
+    new_tags_json_.assign(1, '[');
+    for (std::size_t index = 0; index < new_tags_.size(); ++index) {
+        if (index > 0) {
+            new_tags_json_ += ',';
+        }
+        append_json_string(new_tags_json_, new_tags_[index]);
+    }
+    new_tags_json_ += ']';
 }
 
-// Replaces the stored tags of an event only when its set of tags changed, because a delete and
-// an insert per tag cost two B-tree writes in event_tag_entries and two in its tag index each.
+std::int64_t sqlite_store::tag_id(std::string_view name) {
+    if (const auto cached = tag_ids_.find(name); cached != tag_ids_.end()) {
+        return cached->second;
+    }
+    if (tag_ids_.size() >= max_cached_tag_ids && uncommitted_tag_names_.empty()) {
+        tag_ids_.clear();
+    }
+
+    sqlite3* connection = connection_.get();
+    const auto fail = [&](std::string_view step) {
+        throw store_error{detail::sqlite_error_message(
+            connection, path_, fmt::format("{} of tag '{}'", step, name))};
+    };
+    std::int64_t id = 0;
+    {
+        sqlite3_stmt* statement = insert_tag_name_.get();
+        const statement_reset reset{statement};
+        bind_text(statement, 1, name);
+        if (sqlite3_step(statement) != SQLITE_DONE) {
+            fail("insert");
+        }
+    }
+    if (sqlite3_changes(connection) == 1) {
+        id = sqlite3_last_insert_rowid(connection);
+    } else {
+        sqlite3_stmt* statement = select_tag_id_.get();
+        const statement_reset reset{statement};
+        bind_text(statement, 1, name);
+        if (sqlite3_step(statement) != SQLITE_ROW) {
+            fail("read of the id");
+        }
+        id = sqlite3_column_int64(statement, 0);
+    }
+    tag_ids_.emplace(std::string{name}, id);
+    uncommitted_tag_names_.emplace_back(name);
+    return id;
+}
+
+// Replaces the stored tags of an event only when they changed. The update fires the trigger
+// events_tags_update, which moves the event's entries in event_tag_index.
 void sqlite_store::write_tags(const pipeline::event_record& event) {
     sqlite3* connection = connection_.get();
     const auto fail = [&](std::string_view step) {
@@ -583,64 +712,45 @@ void sqlite_store::write_tags(const pipeline::event_record& event) {
             connection, path_, fmt::format("{} of event id '{}'", step, event.id))};
     };
 
-    sort_new_tags(event);
-
-    bool stored_equal = true;
-    std::size_t stored_count = 0;
     {
-        sqlite3_stmt* statement = select_tags_.get();
+        sqlite3_stmt* statement = select_stored_tags_.get();
         const statement_reset reset{statement};
         bind_text(statement, 1, std::string_view{event.id});
-        int rc = SQLITE_ROW;
-        while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
-            const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement, 0));
-            const std::string_view stored{
-                text, static_cast<std::size_t>(sqlite3_column_bytes(statement, 0))};
-            if (stored_count >= new_tags_.size() || new_tags_[stored_count] != stored) {
-                stored_equal = false;
-            }
-            ++stored_count;
-        }
-        if (rc != SQLITE_DONE) {
+        if (sqlite3_step(statement) != SQLITE_ROW) {
             fail("read of tags");
         }
-    }
-    if (stored_equal && stored_count == new_tags_.size()) {
-        return;
-    }
-
-    if (stored_count > 0) {
-        sqlite3_stmt* statement = delete_tags_.get();
-        const statement_reset reset{statement};
-        bind_text(statement, 1, std::string_view{event.id});
-        if (sqlite3_step(statement) != SQLITE_DONE) {
-            fail("tag deletion");
+        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(statement, 0));
+        const std::string_view stored{text,
+                                      static_cast<std::size_t>(sqlite3_column_bytes(statement, 0))};
+        if (stored == new_tags_json_) {
+            return;
         }
     }
 
-    sqlite3_stmt* statement = insert_tag_.get();
-    for (std::string_view tag : new_tags_) {
-        const statement_reset reset{statement};
-        bind_text(statement, 1, std::string_view{event.id});
-        bind_text(statement, 2, tag);
-        if (sqlite3_step(statement) != SQLITE_DONE) {
-            fail(fmt::format("insert of tag '{}'", tag));
-        }
+    sqlite3_stmt* statement = update_tags_.get();
+    const statement_reset reset{statement};
+    bind_text(statement, 1, std::string_view{event.id});
+    bind_text(statement, 2, std::string_view{new_tags_json_});
+    if (sqlite3_step(statement) != SQLITE_DONE) {
+        fail("update of tags");
     }
 }
 
-// Inserts the queued (event id, tag) rows, tag_rows_per_insert rows per statement and the rest
-// one by one, then empties the queue.
+// Inserts the queued (tag id, event seq) entries in key order, tag_rows_per_insert rows per
+// statement and the rest one by one, then empties the queue. In key order, the entries of one
+// tag go to neighbouring places of the B-tree, mostly at the end of the tag's range.
 void sqlite_store::insert_queued_tags() {
+    std::sort(queued_tags_.begin(), queued_tags_.end(), [](const auto& left, const auto& right) {
+        return std::tie(left.tag_id, left.event_seq) < std::tie(right.tag_id, right.event_seq);
+    });
     std::size_t offset = 0;
     const auto fail = [&](std::size_t rows) {
         throw store_error{detail::sqlite_error_message(
             connection_.get(),
             path_,
-            fmt::format("insert of {} tags of new events from id '{}' to id '{}'",
+            fmt::format("insert of {} tag index entries of new events, the first of event id '{}'",
                         rows,
-                        queued_tags_[offset].event_id,
-                        queued_tags_[offset + rows - 1].event_id))};
+                        queued_tags_[offset].event_id))};
     };
 
     while (queued_tags_.size() - offset >= tag_rows_per_insert) {
@@ -648,8 +758,8 @@ void sqlite_store::insert_queued_tags() {
         const statement_reset reset{statement};
         for (std::size_t row = 0; row < tag_rows_per_insert; ++row) {
             const queued_tag& queued = queued_tags_[offset + row];
-            sqlite3_bind_int64(statement, static_cast<int>(2 * row + 1), queued.event_seq);
-            bind_text(statement, static_cast<int>(2 * row + 2), queued.tag);
+            sqlite3_bind_int64(statement, static_cast<int>(2 * row + 1), queued.tag_id);
+            sqlite3_bind_int64(statement, static_cast<int>(2 * row + 2), queued.event_seq);
         }
         if (sqlite3_step(statement) != SQLITE_DONE) {
             fail(tag_rows_per_insert);
@@ -660,8 +770,8 @@ void sqlite_store::insert_queued_tags() {
     sqlite3_stmt* statement = insert_tag_entry_.get();
     for (; offset < queued_tags_.size(); ++offset) {
         const statement_reset reset{statement};
-        sqlite3_bind_int64(statement, 1, queued_tags_[offset].event_seq);
-        bind_text(statement, 2, queued_tags_[offset].tag);
+        sqlite3_bind_int64(statement, 1, queued_tags_[offset].tag_id);
+        sqlite3_bind_int64(statement, 2, queued_tags_[offset].event_seq);
         if (sqlite3_step(statement) != SQLITE_DONE) {
             fail(1);
         }
@@ -972,7 +1082,6 @@ void sqlite_store::for_each_event(const event_filter& filter,
                                                            std::string_view first_seen_at,
                                                            std::string_view last_seen_at)>& visit) {
     const auto events = detail::sqlite_prepare(connection_.get(), path_, select_events_sql);
-    const auto tags = detail::sqlite_prepare(connection_.get(), path_, select_tags_sql);
     bind_text(events.get(), 1, filter.since_utc);
     bind_text(events.get(), 2, filter.city);
 
@@ -981,17 +1090,7 @@ void sqlite_store::for_each_event(const event_filter& filter,
         pipeline::event_record event = read_event(events.get());
         const std::string first_seen_at = column_string(events.get(), 25);
         const std::string last_seen_at = column_string(events.get(), 26);
-
-        const statement_reset reset{tags.get()};
-        bind_text(tags.get(), 1, std::string_view{event.id});
-        int tag_rc = SQLITE_ROW;
-        while ((tag_rc = sqlite3_step(tags.get())) == SQLITE_ROW) {
-            event.tags.push_back(column_string(tags.get(), 0));
-        }
-        if (tag_rc != SQLITE_DONE) {
-            throw store_error{detail::sqlite_error_message(
-                connection_.get(), path_, fmt::format("read of tags of event id '{}'", event.id))};
-        }
+        event.tags = parse_tags(column_string(events.get(), 27), path_, event.id);
 
         visit(event, first_seen_at, last_seen_at);
     }

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -79,6 +80,7 @@ private:
     void write_events(std::span<const pipeline::event_record> events, std::string_view seen_at);
     void write_event(const pipeline::event_record& event, std::string_view seen_at);
     void sort_new_tags(const pipeline::event_record& event);
+    std::int64_t tag_id(std::string_view name);
     void write_tags(const pipeline::event_record& event);
     void insert_queued_tags();
     void write_page(std::int64_t run_id, const archived_page& page);
@@ -92,9 +94,10 @@ private:
     detail::sqlite_connection connection_;
     detail::sqlite_statement upsert_event_;
     detail::sqlite_statement touch_event_;
-    detail::sqlite_statement select_tags_;
-    detail::sqlite_statement delete_tags_;
-    detail::sqlite_statement insert_tag_;
+    detail::sqlite_statement select_stored_tags_;
+    detail::sqlite_statement update_tags_;
+    detail::sqlite_statement insert_tag_name_;
+    detail::sqlite_statement select_tag_id_;
     detail::sqlite_statement insert_tag_entry_;
     detail::sqlite_statement insert_tag_chunk_;
     detail::sqlite_statement insert_run_;
@@ -103,22 +106,35 @@ private:
     detail::sqlite_statement count_events_;
     detail::sqlite_statement upsert_page_;
 
-    // The sorted, duplicate-free tags of the event being written, kept to reuse its memory.
-    // The views point into the event_record that write_event received.
+    // The sorted, duplicate-free tags of the event being written, and their JSON array, kept to
+    // reuse their memory. The views point into the event_record that write_event received.
     std::vector<std::string_view> new_tags_;
+    std::string new_tags_json_;
 
-    // A tag of an event that the current transaction inserted as new. The views point into the
-    // caller's event_record span, which outlives the transaction.
+    // An event_tag_index entry of an event that the current transaction inserted. The view
+    // points into the caller's event_record span, which outlives the transaction.
     struct queued_tag {
+        std::int64_t tag_id;
         std::int64_t event_seq;
         std::string_view event_id;  // for error messages
-        std::string_view tag;
     };
 
-    // Tags of new events, kept until insert_queued_tags writes them together.
+    // Index entries of new events, kept until insert_queued_tags writes them together.
     std::vector<queued_tag> queued_tags_;
 
-    // Checkpoints the write-ahead log on a thread of its own; none for an in-memory database.
+    // Heterogeneous lookup, so that a std::string_view finds a std::string key.
+    struct string_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view text) const {
+            return std::hash<std::string_view>{}(text);
+        }
+    };
+
+    // Ids of rows in tags, by name, and the names that the open transaction added to the map.
+    std::unordered_map<std::string, std::int64_t, string_hash, std::equal_to<>> tag_ids_;
+    std::vector<std::string> uncommitted_tag_names_;
+
+    // Checkpoints the write-ahead log on a thread of its own. An in-memory database has none.
     // Last, so that it closes its connection before connection_ closes.
     std::unique_ptr<detail::wal_checkpointer> checkpointer_;
 };

@@ -97,12 +97,17 @@ inline std::string event_changed_condition(std::span<const std::string_view> ext
 
 // Returns "INSERT INTO events (<columns>) <source> ON CONFLICT ... DO UPDATE ...", where
 // source is a VALUES list or a SELECT. `extra_columns` follow last_seen_at in the column list,
-// and the update sets them too.
+// and the update sets them too. `insert_only_columns` follow them, and the update leaves them.
 inline std::string event_upsert_sql(std::string_view source,
-                                    std::span<const std::string_view> extra_columns = {}) {
+                                    std::span<const std::string_view> extra_columns = {},
+                                    std::span<const std::string_view> insert_only_columns = {}) {
     std::string sql = "INSERT INTO events (\n    ";
     sql += event_insert_columns;
     for (std::string_view column : extra_columns) {
+        sql += ", ";
+        sql += column;
+    }
+    for (std::string_view column : insert_only_columns) {
         sql += ", ";
         sql += column;
     }

@@ -219,12 +219,104 @@ BEGIN
 END;
 )sql";
 
+// Version 6: an event's tags move into events.tags, a JSON array of distinct strings in BINARY
+// order, so that reading or comparing them reads the row alone. event_tag_index (tag_id,
+// event_seq) finds the events of a tag, with each tag's text once in tags. A new event's tags
+// then cost one B-tree entry each, keyed by two integers, in place of two entries with the tag
+// text. The store writes event_tag_index itself for the events it inserts. The triggers keep it
+// in step with events.tags for every other change: a tags update, a delete, and writes through
+// the event_tags view.
+constexpr std::string_view sqlite_tag_index_schema = R"sql(
+CREATE TABLE tags (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE event_tag_index (
+    tag_id INTEGER NOT NULL REFERENCES tags (id),
+    event_seq INTEGER NOT NULL,
+    PRIMARY KEY (tag_id, event_seq)
+) WITHOUT ROWID;
+ALTER TABLE events ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+
+INSERT INTO tags (name) SELECT DISTINCT tag FROM event_tag_entries ORDER BY tag;
+UPDATE events SET tags = (
+    SELECT json_group_array(tag)
+    FROM (SELECT tag FROM event_tag_entries WHERE event_seq = events.seq ORDER BY tag))
+WHERE seq IN (SELECT event_seq FROM event_tag_entries);
+INSERT INTO event_tag_index (tag_id, event_seq)
+SELECT tags.id, event_tag_entries.event_seq
+FROM event_tag_entries
+JOIN tags ON tags.name = event_tag_entries.tag
+JOIN events ON events.seq = event_tag_entries.event_seq;
+
+DROP VIEW event_tags;
+DROP TABLE event_tag_entries;
+
+CREATE TRIGGER events_tags_update AFTER UPDATE OF seq, tags ON events
+WHEN old.seq IS NOT new.seq OR old.tags IS NOT new.tags
+BEGIN
+    DELETE FROM event_tag_index
+    WHERE event_seq = old.seq
+      AND tag_id IN (SELECT tags.id FROM json_each(old.tags) JOIN tags ON tags.name = value);
+    INSERT OR IGNORE INTO tags (name) SELECT value FROM json_each(new.tags);
+    INSERT OR IGNORE INTO event_tag_index (tag_id, event_seq)
+    SELECT tags.id, new.seq FROM json_each(new.tags) JOIN tags ON tags.name = value;
+END;
+
+CREATE TRIGGER events_tags_delete AFTER DELETE ON events
+BEGIN
+    DELETE FROM event_tag_index
+    WHERE event_seq = old.seq
+      AND tag_id IN (SELECT tags.id FROM json_each(old.tags) JOIN tags ON tags.name = value);
+END;
+
+CREATE VIEW event_tags (event_id, tag) AS
+SELECT events.id, json_each.value FROM events, json_each(events.tags);
+
+CREATE TRIGGER event_tags_insert INSTEAD OF INSERT ON event_tags
+BEGIN
+    SELECT RAISE(ABORT, 'event_tags: no event with this event_id')
+    WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = new.event_id);
+    SELECT RAISE(ABORT, 'event_tags: tag is NULL') WHERE new.tag IS NULL;
+    UPDATE events SET tags = (
+        SELECT json_group_array(value)
+        FROM (SELECT value FROM json_each(events.tags)
+              UNION SELECT CAST(new.tag AS TEXT) ORDER BY 1))
+    WHERE id = new.event_id;
+END;
+
+CREATE TRIGGER event_tags_delete INSTEAD OF DELETE ON event_tags
+BEGIN
+    UPDATE events SET tags = (
+        SELECT json_group_array(value)
+        FROM (SELECT value FROM json_each(events.tags) WHERE value IS NOT old.tag ORDER BY 1))
+    WHERE id = old.event_id;
+END;
+
+CREATE TRIGGER event_tags_update INSTEAD OF UPDATE ON event_tags
+BEGIN
+    SELECT RAISE(ABORT, 'event_tags: no event with this event_id')
+    WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = new.event_id);
+    SELECT RAISE(ABORT, 'event_tags: tag is NULL') WHERE new.tag IS NULL;
+    UPDATE events SET tags = (
+        SELECT json_group_array(value)
+        FROM (SELECT value FROM json_each(events.tags) WHERE value IS NOT old.tag ORDER BY 1))
+    WHERE id = old.event_id;
+    UPDATE events SET tags = (
+        SELECT json_group_array(value)
+        FROM (SELECT value FROM json_each(events.tags)
+              UNION SELECT CAST(new.tag AS TEXT) ORDER BY 1))
+    WHERE id = new.event_id;
+END;
+)sql";
+
 constexpr std::array sqlite_list{
     migration{1, "events, event_tags, runs and run_cities", sqlite_initial_schema},
     migration{2, "runs.options, raw_pages and export indexes", sqlite_archive_schema},
     migration{3, "raw_pages.query in the raw_pages key", sqlite_page_query_schema},
     migration{4, "drop events indexes that no query reads", unused_indexes_schema},
     migration{5, "integer event key for tags, event_tags as a view", sqlite_event_sequence_schema},
+    migration{6, "tags in events.tags, event_tag_index by tag", sqlite_tag_index_schema},
 };
 
 // The same tables as the SQLite schema. Versions 1 and 2 keep timestamps as TEXT in ISO 8601

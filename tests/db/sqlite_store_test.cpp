@@ -81,7 +81,7 @@ TEST_SUITE("db") {
             const char* type;
             int not_null;
         };
-        const std::array<expected_column, 43> expected{{
+        const std::array<expected_column, 46> expected{{
             {"events", "id", "TEXT", 1},
             {"events", "name", "TEXT", 1},
             {"events", "summary", "TEXT", 0},
@@ -110,10 +110,14 @@ TEST_SUITE("db") {
             {"events", "first_seen_at", "TEXT", 1},
             {"events", "last_seen_at", "TEXT", 1},
             {"events", "seq", "INTEGER", 0},
-            {"event_tag_entries", "event_seq", "INTEGER", 1},
-            {"event_tag_entries", "tag", "TEXT", 1},
+            {"events", "tags", "TEXT", 1},
+            {"tags", "id", "INTEGER", 0},
+            {"tags", "name", "TEXT", 1},
+            {"event_tag_index", "tag_id", "INTEGER", 1},
+            {"event_tag_index", "event_seq", "INTEGER", 1},
             {"event_tags", "event_id", "TEXT", 0},
-            {"event_tags", "tag", "TEXT", 0},
+            // The view takes the tag from json_each, which declares no type.
+            {"event_tags", "tag", "", 0},
             {"runs", "id", "INTEGER", 0},
             {"runs", "status", "TEXT", 1},
             {"runs", "finished_at", "TEXT", 0},
@@ -134,7 +138,7 @@ TEST_SUITE("db") {
             CHECK(probe.text("SELECT type " + where) == column.type);
             CHECK(probe.integer("SELECT \"notnull\" " + where) == column.not_null);
         }
-        CHECK(probe.integer("SELECT count(*) FROM pragma_table_info('events')") == 28);
+        CHECK(probe.integer("SELECT count(*) FROM pragma_table_info('events')") == 29);
         CHECK(probe.text("SELECT type FROM sqlite_schema WHERE name = 'event_tags'") == "view");
         CHECK(probe.integer("SELECT count(*) FROM pragma_index_list('events') "
                             "WHERE name = 'events_start_utc_idx'") == 1);
@@ -153,10 +157,10 @@ TEST_SUITE("db") {
 
         db::sqlite_store reopened{path};
 
-        CHECK(reopened.schema_version() == 5);
-        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 5);
+        CHECK(reopened.schema_version() == 6);
+        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 6);
         CHECK(probe.integer("SELECT count(*) FROM schema_version WHERE applied_at = 'marker'") ==
-              5);
+              6);
         CHECK(applied_at.size() == 20);
     }
 
@@ -213,11 +217,18 @@ TEST_SUITE("db") {
         db::sqlite_store store{path};
         sqlite_probe probe{path};
 
-        CHECK(store.schema_version() == 5);
+        CHECK(store.schema_version() == 6);
         CHECK(probe.column("SELECT event_id || '/' || tag FROM event_tags ORDER BY 1") ==
               std::vector<std::string>{"41/jazz", "41/music", "43/food"});
         CHECK(probe.column("SELECT id FROM events ORDER BY seq") ==
               std::vector<std::string>{"41", "42", "43"});
+        CHECK(probe.column("SELECT tags FROM events ORDER BY seq") ==
+              std::vector<std::string>{R"(["jazz","music"])", "[]", R"(["food"])"});
+        CHECK(probe.column("SELECT name FROM tags ORDER BY id") ==
+              std::vector<std::string>{"food", "jazz", "music"});
+        CHECK(probe.column("SELECT tags.name || '/' || event_seq FROM event_tag_index "
+                           "JOIN tags ON tags.id = tag_id ORDER BY 1") ==
+              std::vector<std::string>{"food/3", "jazz/1", "music/1"});
 
         // A new event gets the next seq, and the tags of an upgraded event can still change.
         std::vector<pipeline::event_record> events{full_event("44"), full_event("41")};
@@ -228,12 +239,19 @@ TEST_SUITE("db") {
         CHECK(probe.column("SELECT event_id || '/' || tag FROM event_tags ORDER BY 1") ==
               std::vector<std::string>{"41/music", "43/food", "44/art"});
 
-        // Deleting through the view, and deleting an event, remove the tag entries.
+        CHECK(probe.column("SELECT tags.name || '/' || event_seq FROM event_tag_index "
+                           "JOIN tags ON tags.id = tag_id ORDER BY 1") ==
+              std::vector<std::string>{"art/4", "food/3", "music/1"});
+
+        // Deleting through the view, and deleting an event, remove the index entries.
         probe.exec("DELETE FROM event_tags WHERE event_id = '43'");
-        CHECK(probe.integer("SELECT count(*) FROM event_tag_entries") == 2);
-        probe.exec("PRAGMA foreign_keys = ON; DELETE FROM events WHERE id = '44'");
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '43'") == "[]");
+        CHECK(probe.integer("SELECT count(*) FROM event_tag_index") == 2);
+        probe.exec("DELETE FROM events WHERE id = '44'");
         CHECK(probe.column("SELECT event_id || '/' || tag FROM event_tags") ==
               std::vector<std::string>{"41/music"});
+        CHECK(probe.column("SELECT event_seq FROM event_tag_index") ==
+              std::vector<std::string>{"1"});
     }
 
     TEST_CASE("sqlite version 2 pages upgrade") {
@@ -258,7 +276,7 @@ TEST_SUITE("db") {
 
         db::sqlite_store store{path};
 
-        CHECK(store.schema_version() == 5);
+        CHECK(store.schema_version() == 6);
         const std::vector<db::archived_page> pages = store.load_pages(5);
         REQUIRE(pages.size() == 1);
         CHECK(pages[0].page_number == 3);
@@ -307,7 +325,7 @@ TEST_SUITE("db") {
 
         CHECK(message.find(path) != std::string::npos);
         CHECK(message.find("schema version 99") != std::string::npos);
-        CHECK(message.find("versions up to 5;") != std::string::npos);
+        CHECK(message.find("versions up to 6;") != std::string::npos);
     }
 
     TEST_CASE("sqlite upsert twice is idempotent") {
@@ -387,7 +405,9 @@ TEST_SUITE("db") {
             "CREATE TABLE rewrites (what TEXT NOT NULL);"
             "CREATE TRIGGER row_rewritten AFTER UPDATE OF name, city ON events "
             "BEGIN INSERT INTO rewrites VALUES ('row'); END;"
-            "CREATE TRIGGER tag_deleted AFTER DELETE ON event_tag_entries "
+            "CREATE TRIGGER tags_rewritten AFTER UPDATE OF tags ON events "
+            "BEGIN INSERT INTO rewrites VALUES ('tags'); END;"
+            "CREATE TRIGGER tag_deleted AFTER DELETE ON event_tag_index "
             "BEGIN INSERT INTO rewrites VALUES ('tag'); END");
 
         // The same tags in another order and with a repeat are the same set.
@@ -411,7 +431,9 @@ TEST_SUITE("db") {
         sqlite_probe probe{path};
         probe.exec(
             "CREATE TABLE rewrites (what TEXT NOT NULL);"
-            "CREATE TRIGGER tag_deleted AFTER DELETE ON event_tag_entries "
+            "CREATE TRIGGER tags_rewritten AFTER UPDATE OF tags ON events "
+            "BEGIN INSERT INTO rewrites VALUES ('tags'); END;"
+            "CREATE TRIGGER tag_deleted AFTER DELETE ON event_tag_index "
             "BEGIN INSERT INTO rewrites VALUES ('tag'); END");
 
         events[0].city = "Oakland";
@@ -689,7 +711,7 @@ TEST_SUITE("db") {
         sqlite_probe probe{path};
         CHECK(probe.text("SELECT first_seen_at FROM events WHERE id = '801'") == first_seen);
         CHECK(probe.text("SELECT last_seen_at FROM events WHERE id = '801'") == second_seen);
-        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 5);
+        CHECK(probe.integer("SELECT count(*) FROM schema_version") == 6);
     }
 
     TEST_CASE("sqlite open errors name path") {
@@ -957,11 +979,155 @@ TEST_SUITE("db") {
         const std::string path = dir.file("events.db");
         db::open_store(dsn_for(path));
         sqlite_probe probe{path};
-        // Time range, lower(city), location and tag; every other index costs writes unread.
+        // Time range, lower(city) and location. event_tag_index is itself keyed by tag, and every
+        // other index costs writes that no query reads.
         CHECK(probe.text("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema "
-                         "WHERE type = 'index' AND tbl_name IN ('events', 'event_tag_entries') "
+                         "WHERE type = 'index' AND tbl_name IN ('events', 'event_tag_index') "
                          "AND sql IS NOT NULL ORDER BY name)") ==
-              "event_tag_entries_tag_idx,events_city_lower_idx,events_location_idx,"
-              "events_start_utc_idx");
+              "events_city_lower_idx,events_location_idx,events_start_utc_idx");
+    }
+
+    TEST_CASE("sqlite tag index follows tags") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        // "a" takes tag ids 1 and 2, and "b" then gets seq 2: the id of the last tag row that
+        // the batch inserted before it.
+        std::vector<pipeline::event_record> events{full_event("a"), full_event("b")};
+        events[0].tags = {"one", "two"};
+        events[1].tags = {"three"};
+        store->upsert_events(events, first_seen);
+
+        sqlite_probe probe{path};
+        const std::string index_rows =
+            "SELECT events.id || '/' || tags.name FROM event_tag_index "
+            "JOIN tags ON tags.id = tag_id JOIN events ON events.seq = event_seq ORDER BY 1";
+        CHECK(probe.integer("SELECT seq FROM events WHERE id = 'b'") == 2);
+        CHECK(probe.column(index_rows) == std::vector<std::string>{"a/one", "a/two", "b/three"});
+        CHECK(probe.column("SELECT tags FROM events ORDER BY seq") ==
+              std::vector<std::string>{R"(["one","two"])", R"(["three"])"});
+
+        // A changed set moves the entries, and tag rows stay for reuse.
+        events[0].tags = {"two", "four"};
+        events[1].tags = {};
+        store->upsert_events(events, second_seen);
+        CHECK(probe.column(index_rows) == std::vector<std::string>{"a/four", "a/two"});
+        CHECK(probe.column("SELECT tags FROM events ORDER BY seq") ==
+              std::vector<std::string>{R"(["four","two"])", "[]"});
+        CHECK(probe.integer("SELECT count(*) FROM tags") == 4);
+        CHECK(probe.column("PRAGMA foreign_key_check('event_tag_index')").empty());
+    }
+
+    TEST_CASE("sqlite event_tags view writes through") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        std::vector<pipeline::event_record> events{full_event("41"), full_event("42")};
+        events[0].tags = {};
+        events[1].tags = {};
+        store->upsert_events(events, first_seen);
+
+        sqlite_probe probe{path};
+        const std::string index_rows =
+            "SELECT events.id || '/' || tags.name FROM event_tag_index "
+            "JOIN tags ON tags.id = tag_id JOIN events ON events.seq = event_seq ORDER BY 1";
+        probe.exec("INSERT INTO event_tags VALUES ('41', 'c'), ('41', 'a'), ('41', 'b')");
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '41'") == R"(["a","b","c"])");
+        probe.exec("DELETE FROM event_tags WHERE event_id = '41' AND tag = 'b'");
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '41'") == R"(["a","c"])");
+        probe.exec("UPDATE event_tags SET tag = 'd' WHERE event_id = '41' AND tag = 'c'");
+        probe.exec("UPDATE event_tags SET event_id = '42' WHERE event_id = '41' AND tag = 'a'");
+        CHECK(probe.column("SELECT event_id || '/' || tag FROM event_tags ORDER BY 1") ==
+              std::vector<std::string>{"41/d", "42/a"});
+        CHECK(probe.column(index_rows) == std::vector<std::string>{"41/d", "42/a"});
+
+        CHECK(probe.exec_error("INSERT INTO event_tags VALUES ('missing', 'a')")
+                  .find("no event with this event_id") != std::string::npos);
+        CHECK(probe.exec_error("INSERT INTO event_tags VALUES ('41', NULL)").find("tag is NULL") !=
+              std::string::npos);
+
+        // The store reads what the view wrote, and the triggers index what the store changed.
+        std::vector<std::string> read_tags;
+        store->for_each_event({}, [&](const pipeline::event_record& event, auto, auto) {
+            for (const std::string& tag : event.tags) {
+                read_tags.push_back(event.id + "/" + tag);
+            }
+        });
+        CHECK(read_tags == std::vector<std::string>{"41/d", "42/a"});
+        events[0].tags = {"e"};
+        store->upsert_events(events, second_seen);
+        CHECK(probe.column(index_rows) == std::vector<std::string>{"41/e"});
+    }
+
+    TEST_CASE("sqlite tags read back exactly") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        std::vector<pipeline::event_record> events{full_event("61")};
+        events[0].tags = {"quote\"d",
+                          "back\\slash",
+                          "tab\tline\nend\r",
+                          std::string{"bell\x07nul\x01"},
+                          "caf\u00e9 \u6771\u4eac",
+                          "[\"not\",\"json\"]",
+                          "'; DROP TABLE events; --"};
+        store->upsert_events(events, first_seen);
+
+        std::vector<std::string> read_tags;
+        store->for_each_event(
+            {}, [&](const pipeline::event_record& event, auto, auto) { read_tags = event.tags; });
+        std::vector<std::string> expected = events[0].tags;
+        std::sort(expected.begin(), expected.end());
+        CHECK(read_tags == expected);
+
+        // The store escapes as SQLite's own JSON functions do, so the view's triggers and the
+        // store write the same text for the same tags.
+        sqlite_probe probe{path};
+        CHECK(probe.text("SELECT tags FROM events") ==
+              probe.text("SELECT json_group_array(value) FROM "
+                         "(SELECT value FROM json_each((SELECT tags FROM events)) ORDER BY 1)"));
+        CHECK(probe.integer("SELECT count(*) FROM event_tags") == 7);
+        CHECK(probe.integer("SELECT count(*) FROM event_tag_index") == 7);
+    }
+
+    TEST_CASE("sqlite failed batch drops tag ids") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        sqlite_probe probe{path};
+        probe.exec(
+            "CREATE TRIGGER reject_bad BEFORE INSERT ON events WHEN NEW.id = 'bad' "
+            "BEGIN SELECT RAISE(ABORT, 'test trigger rejected the row'); END");
+        std::vector<pipeline::event_record> batch{full_event("71"), full_event("bad")};
+        batch[0].tags = {"first-seen-here"};
+        CHECK_THROWS_AS(store->upsert_events(batch, first_seen), db::store_error);
+        CHECK(probe.integer("SELECT count(*) FROM tags") == 0);
+
+        // Another connection takes tag id 1 for another name. A store that kept the id of the
+        // rolled-back row would file the tag under that name.
+        probe.exec("INSERT INTO tags (name) VALUES ('taken-by-other')");
+        batch.pop_back();
+        store->upsert_events(batch, second_seen);
+        CHECK(probe.column("SELECT tags.name FROM event_tag_index JOIN tags ON tags.id = tag_id") ==
+              std::vector<std::string>{"first-seen-here"});
+    }
+
+    TEST_CASE("sqlite malformed stored tags named") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        const std::vector<pipeline::event_record> events{full_event("81")};
+        store->upsert_events(events, first_seen);
+        sqlite_probe probe{path};
+        probe.exec("UPDATE events SET tags = '{\"not\": \"an array\"}'");
+
+        std::string message = "<no error>";
+        try {
+            store->for_each_event({}, [](const pipeline::event_record&, auto, auto) {});
+        } catch (const db::store_error& error) {
+            message = error.what();
+        }
+        CHECK(message.find("event id '81'") != std::string::npos);
+        CHECK(message.find("not a JSON array of strings") != std::string::npos);
     }
 }

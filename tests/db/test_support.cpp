@@ -88,6 +88,14 @@ void sqlite_probe::exec(const std::string& sql) {
     REQUIRE(rc == SQLITE_OK);
 }
 
+std::string sqlite_probe::exec_error(const std::string& sql) {
+    char* message = nullptr;
+    const int rc = sqlite3_exec(connection_, sql.c_str(), nullptr, nullptr, &message);
+    const std::string text = message != nullptr ? message : "";
+    sqlite3_free(message);
+    return rc == SQLITE_OK ? "<no error>" : text;
+}
+
 std::vector<std::string> sqlite_probe::column(const std::string& sql) {
     sqlite3_stmt* statement = nullptr;
     const int rc = sqlite3_prepare_v2(connection_, sql.c_str(), -1, &statement, nullptr);

@@ -12,7 +12,7 @@ namespace eventcrawl::db::test {
 
 // A fresh folder under the system temp directory, removed with its contents on destruction.
 class temp_dir {
-  public:
+public:
     temp_dir();
     ~temp_dir();
     temp_dir(const temp_dir&) = delete;
@@ -21,7 +21,7 @@ class temp_dir {
     const std::filesystem::path& path() const { return path_; }
     std::string file(const std::string& name) const { return (path_ / name).string(); }
 
-  private:
+private:
     std::filesystem::path path_;
 };
 
@@ -33,7 +33,7 @@ pipeline::event_record bare_event(const std::string& id);
 
 // A second, independent connection to a SQLite file, for checking what the store wrote.
 class sqlite_probe {
-  public:
+public:
     explicit sqlite_probe(const std::string& path);
     ~sqlite_probe();
     sqlite_probe(const sqlite_probe&) = delete;
@@ -41,6 +41,9 @@ class sqlite_probe {
 
     // Runs statements that return no rows; fails the test case on error.
     void exec(const std::string& sql);
+
+    // Runs statements that are expected to fail and returns SQLite's message, or "<no error>".
+    std::string exec_error(const std::string& sql);
 
     // The first column of the first row as text, "<null>" for NULL, "<no row>" when empty.
     std::string text(const std::string& sql);
@@ -50,7 +53,7 @@ class sqlite_probe {
 
     long long integer(const std::string& sql);
 
-  private:
+private:
     sqlite3* connection_ = nullptr;
 };
 
