@@ -3,12 +3,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <span>
 #include <sstream>
 
 #include "app/clock.hpp"
@@ -35,17 +33,6 @@ std::string read_file(const std::string& path) {
 std::string describe_failure(const std::string& path, const std::exception& error) {
     const std::string message = error.what();
     return message.rfind(path, 0) == 0 ? message : path + ": " + message;
-}
-
-void upsert_in_batches(db::store& store,
-                       const std::vector<pipeline::event_record>& events,
-                       std::size_t batch_size,
-                       const std::string& seen_at) {
-    const std::span<const pipeline::event_record> all(events);
-    for (std::size_t offset = 0; offset < all.size(); offset += batch_size) {
-        const auto count = std::min(batch_size, all.size() - offset);
-        store.upsert_events(all.subspan(offset, count), seen_at);
-    }
 }
 
 }  // namespace
@@ -87,7 +74,8 @@ int run_import(const import_options& options) {
             for (const auto& warning : output.warnings) {
                 log->warn("file={} {}", path, warning);
             }
-            upsert_in_batches(*store, output.events, options.batch_size, utc_now_iso());
+            // One transaction per file, so that a file loads in whole or not at all.
+            store->upsert_events(output.events, utc_now_iso());
             summary.events += static_cast<std::int64_t>(output.events.size());
             summary.pages += 1;
             ++files_loaded;

@@ -8,7 +8,6 @@ namespace eventcrawl::app {
 struct import_options {
     std::string db_dsn;
     std::vector<std::string> files;
-    std::size_t batch_size = 500;
     std::string command_line;
 };
 
