@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <system_error>
 
 #include "app/page_pipeline.hpp"
 #include "db/store.hpp"
@@ -252,37 +253,68 @@ int run_export(const export_options& options) {
     if (!store) {
         return 1;
     }
+    // A file export is written next to its target and renamed when complete, so that a failed
+    // export leaves no partial file under the name the caller asked for.
     std::ofstream file;
     std::ostream* out = &std::cout;
-    if (!options.output.empty() && options.output != "-") {
-        file.open(options.output, std::ios::trunc);
+    const bool to_file = !options.output.empty() && options.output != "-";
+    const std::string partial_path = options.output + ".partial";
+    if (to_file) {
+        file.open(partial_path, std::ios::trunc);
         if (!file) {
             fmt::print(stderr,
                        "error: cannot write '{}': check that the folder exists and is writable\n",
-                       options.output);
+                       partial_path);
             return 1;
         }
         out = &file;
     }
+    const auto discard_partial = [&] {
+        if (to_file) {
+            file.close();
+            std::error_code ignored;
+            std::filesystem::remove(partial_path, ignored);
+        }
+    };
 
     const bool csv = options.format == "csv";
     if (csv) {
         *out << csv_header << '\n';
     }
     std::int64_t count = 0;
-    store->for_each_event(filter,
-                          [&](const pipeline::event_record& event,
-                              std::string_view first_seen_at,
-                              std::string_view last_seen_at) {
-                              *out << (csv ? to_csv_row(event, first_seen_at, last_seen_at)
-                                           : to_json_line(event, first_seen_at, last_seen_at))
-                                   << '\n';
-                              ++count;
-                          });
+    try {
+        store->for_each_event(filter,
+                              [&](const pipeline::event_record& event,
+                                  std::string_view first_seen_at,
+                                  std::string_view last_seen_at) {
+                                  *out << (csv ? to_csv_row(event, first_seen_at, last_seen_at)
+                                               : to_json_line(event, first_seen_at, last_seen_at))
+                                       << '\n';
+                                  ++count;
+                              });
+    } catch (...) {
+        discard_partial();
+        throw;
+    }
     out->flush();
     if (!*out) {
+        discard_partial();
         fmt::print(stderr, "error: writing the export failed\n");
         return 1;
+    }
+    if (to_file) {
+        file.close();
+        std::error_code error;
+        std::filesystem::rename(partial_path, options.output, error);
+        if (error) {
+            discard_partial();
+            fmt::print(stderr,
+                       "error: cannot rename '{}' to '{}': {}\n",
+                       partial_path,
+                       options.output,
+                       error.message());
+            return 1;
+        }
     }
     spdlog::get("app")->info("export finished format={} events={}", options.format, count);
     return 0;

@@ -81,6 +81,7 @@ private:
     void write_event(const pipeline::event_record& event, std::string_view seen_at);
     void sort_new_tags(const pipeline::event_record& event);
     std::int64_t tag_id(std::string_view name);
+    void clear_tag_ids_after_other_writes();
     void write_tags(const pipeline::event_record& event);
     void insert_queued_tags();
     void write_page(std::int64_t run_id, const archived_page& page);
@@ -98,6 +99,7 @@ private:
     detail::sqlite_statement update_tags_;
     detail::sqlite_statement insert_tag_name_;
     detail::sqlite_statement select_tag_id_;
+    detail::sqlite_statement data_version_;
     detail::sqlite_statement insert_tag_entry_;
     detail::sqlite_statement insert_tag_chunk_;
     detail::sqlite_statement insert_run_;
@@ -133,6 +135,9 @@ private:
     // Ids of rows in tags, by name, and the names that the open transaction added to the map.
     std::unordered_map<std::string, std::int64_t, string_hash, std::equal_to<>> tag_ids_;
     std::vector<std::string> uncommitted_tag_names_;
+
+    // PRAGMA data_version when tag_ids_ was last checked; -1 before the first batch.
+    std::int64_t data_version_seen_ = -1;
 
     // Checkpoints the write-ahead log on a thread of its own. An in-memory database has none.
     // Last, so that it closes its connection before connection_ closes.

@@ -12,7 +12,9 @@
 #include <boost/json/value.hpp>
 #include <limits>
 #include <optional>
+#include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "pipeline/detail/event_mapping.hpp"
 #include "pipeline/detail/json_reader.hpp"
@@ -502,11 +504,72 @@ transform_output dom_transform_page(const raw_page& page) {
 
 }  // namespace detail
 
+namespace {
+
+// Removes U+0000 from every text of the event, because PostgreSQL text cannot hold it and
+// SQLite's JSON functions end a string there. A tag that then is empty or equals an earlier tag
+// is dropped.
+void remove_nul_characters(event_record& event) {
+    const auto clean = [](std::string& text) { return std::erase(text, '\0') > 0; };
+    // An optional text that held only NUL characters becomes absent, as an empty one is.
+    const auto clean_optional = [&](std::optional<std::string>& text) {
+        if (text && clean(*text) && text->empty()) {
+            text.reset();
+        }
+    };
+    clean(event.id);
+    clean(event.name);
+    for (std::optional<std::string>* text : {&event.summary,
+                                             &event.url,
+                                             &event.timezone,
+                                             &event.start_local,
+                                             &event.end_local,
+                                             &event.start_utc,
+                                             &event.end_utc,
+                                             &event.venue_name,
+                                             &event.address,
+                                             &event.city,
+                                             &event.region,
+                                             &event.country,
+                                             &event.currency,
+                                             &event.organizer_name,
+                                             &event.series_id,
+                                             &event.image_url}) {
+        clean_optional(*text);
+    }
+
+    bool tags_changed = false;
+    for (std::string& tag : event.tags) {
+        tags_changed = clean(tag) || tags_changed;
+    }
+    if (tags_changed) {
+        std::vector<std::string> distinct;
+        for (std::string& tag : event.tags) {
+            if (!tag.empty() &&
+                std::find(distinct.begin(), distinct.end(), tag) == distinct.end()) {
+                distinct.push_back(std::move(tag));
+            }
+        }
+        event.tags = std::move(distinct);
+    }
+}
+
+}  // namespace
+
 transform_output transform_page(const raw_page& page) {
     // The streaming path maps the common crawl bodies without a DOM. It declines everything
     // that needs the DOM path's shape detection, warnings or error messages.
     std::optional<transform_output> streamed = detail::stream_transform_page(page);
     transform_output output = streamed ? std::move(*streamed) : detail::dom_transform_page(page);
+    for (event_record& event : output.events) {
+        remove_nul_characters(event);
+    }
+    const auto without_id =
+        std::erase_if(output.events, [](const event_record& event) { return event.id.empty(); });
+    if (without_id > 0) {
+        output.warnings.push_back(
+            fmt::format("dropped {} events whose id held only NUL characters", without_id));
+    }
     log_result(source_name(page), output);
     return output;
 }

@@ -225,7 +225,10 @@ END;
 // then cost one B-tree entry each, keyed by two integers, in place of two entries with the tag
 // text. The store writes event_tag_index itself for the events it inserts. The triggers keep it
 // in step with events.tags for every other change: a tags update, a delete, and writes through
-// the event_tags view.
+// the event_tags view. They read a stored value that is not JSON as no tags, so that such a row
+// can still be updated or deleted. Tags that are BLOBs in version 5 become text.
+// NOTE: an event inserted into events by hand gets no index entries. INSERT OR REPLACE deletes
+// the row it replaces without the delete trigger, and a later event can reuse its seq.
 constexpr std::string_view sqlite_tag_index_schema = R"sql(
 CREATE TABLE tags (
     id INTEGER PRIMARY KEY,
@@ -238,15 +241,16 @@ CREATE TABLE event_tag_index (
 ) WITHOUT ROWID;
 ALTER TABLE events ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
 
-INSERT INTO tags (name) SELECT DISTINCT tag FROM event_tag_entries ORDER BY tag;
+INSERT INTO tags (name) SELECT DISTINCT CAST(tag AS TEXT) FROM event_tag_entries ORDER BY 1;
 UPDATE events SET tags = (
     SELECT json_group_array(tag)
-    FROM (SELECT tag FROM event_tag_entries WHERE event_seq = events.seq ORDER BY tag))
+    FROM (SELECT DISTINCT CAST(tag AS TEXT) AS tag FROM event_tag_entries
+          WHERE event_seq = events.seq ORDER BY 1))
 WHERE seq IN (SELECT event_seq FROM event_tag_entries);
-INSERT INTO event_tag_index (tag_id, event_seq)
+INSERT OR IGNORE INTO event_tag_index (tag_id, event_seq)
 SELECT tags.id, event_tag_entries.event_seq
 FROM event_tag_entries
-JOIN tags ON tags.name = event_tag_entries.tag
+JOIN tags ON tags.name = CAST(event_tag_entries.tag AS TEXT)
 JOIN events ON events.seq = event_tag_entries.event_seq;
 
 DROP VIEW event_tags;
@@ -257,7 +261,9 @@ WHEN old.seq IS NOT new.seq OR old.tags IS NOT new.tags
 BEGIN
     DELETE FROM event_tag_index
     WHERE event_seq = old.seq
-      AND tag_id IN (SELECT tags.id FROM json_each(old.tags) JOIN tags ON tags.name = value);
+      AND tag_id IN (SELECT tags.id
+                     FROM json_each(CASE WHEN json_valid(old.tags) THEN old.tags ELSE '[]' END)
+                     JOIN tags ON tags.name = value);
     INSERT OR IGNORE INTO tags (name) SELECT value FROM json_each(new.tags);
     INSERT OR IGNORE INTO event_tag_index (tag_id, event_seq)
     SELECT tags.id, new.seq FROM json_each(new.tags) JOIN tags ON tags.name = value;
@@ -267,7 +273,9 @@ CREATE TRIGGER events_tags_delete AFTER DELETE ON events
 BEGIN
     DELETE FROM event_tag_index
     WHERE event_seq = old.seq
-      AND tag_id IN (SELECT tags.id FROM json_each(old.tags) JOIN tags ON tags.name = value);
+      AND tag_id IN (SELECT tags.id
+                     FROM json_each(CASE WHEN json_valid(old.tags) THEN old.tags ELSE '[]' END)
+                     JOIN tags ON tags.name = value);
 END;
 
 CREATE VIEW event_tags (event_id, tag) AS
@@ -298,6 +306,10 @@ BEGIN
     SELECT RAISE(ABORT, 'event_tags: no event with this event_id')
     WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = new.event_id);
     SELECT RAISE(ABORT, 'event_tags: tag is NULL') WHERE new.tag IS NULL;
+    SELECT RAISE(ABORT, 'event_tags: the event already has this tag')
+    WHERE (new.event_id IS NOT old.event_id OR new.tag IS NOT old.tag)
+      AND EXISTS (SELECT 1 FROM events, json_each(events.tags)
+                  WHERE events.id = new.event_id AND json_each.value = CAST(new.tag AS TEXT));
     UPDATE events SET tags = (
         SELECT json_group_array(value)
         FROM (SELECT value FROM json_each(events.tags) WHERE value IS NOT old.tag ORDER BY 1))

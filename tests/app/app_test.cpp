@@ -259,6 +259,30 @@ TEST_SUITE("app") {
         CHECK(bad_since.output.find("--since 'yesterday'") != std::string::npos);
     }
 
+    TEST_CASE("failed export leaves no file") {
+        temp_dir dir;
+        const auto database = dir.path() / "events.db";
+        const std::string dsn = "sqlite:" + database.string();
+        const auto file =
+            (fixtures / "destination-events_by-ids_eventbrite-de_bavaria_trimmed.json").string();
+        REQUIRE(run_command({eventcrawl_binary, "import", "--db", dsn, file}).exit_code == 0);
+        // A row added by hand whose tags are not JSON stops the export at that row.
+        eventcrawl::test::execute_sql(
+            database,
+            "INSERT INTO events (id, name, is_online, is_free, is_cancelled, start_utc, "
+            "first_seen_at, last_seen_at, tags) VALUES ('hand', 'Hand', 0, 1, 0, "
+            "'2099-01-01T00:00:00Z', '2026-06-01T00:00:00Z', '2026-06-01T00:00:00Z', 'oops')");
+
+        const auto output = dir.path() / "events.jsonl";
+        const auto result =
+            run_command({eventcrawl_binary, "export", "--db", dsn, "--output", output.string()});
+        CAPTURE(result.output);
+        CHECK(result.exit_code == 1);
+        CHECK(result.output.find("event id 'hand'") != std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(output));
+        CHECK_FALSE(std::filesystem::exists(output.string() + ".partial"));
+    }
+
     TEST_CASE("runs lists each run") {
         temp_dir dir;
         const std::string dsn = "sqlite:" + (dir.path() / "events.db").string();

@@ -254,6 +254,34 @@ TEST_SUITE("db") {
               std::vector<std::string>{"1"});
     }
 
+    TEST_CASE("sqlite version 5 blob tag upgrade") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        {
+            raw_connection connection{path};
+            const auto up_to_5 = db::detail::sqlite_migrations().first(5);
+            REQUIRE(db::detail::apply_sqlite_migrations(connection.handle.get(), path, up_to_5) ==
+                    5);
+        }
+        {
+            // Version 5 stored a BLOB as it came, and X'616263' next to the text 'abc'.
+            sqlite_probe probe{path};
+            probe.exec(
+                "INSERT INTO events (id, name, is_online, is_free, is_cancelled, first_seen_at, "
+                "last_seen_at) VALUES ('51', 'Event 51', 0, 1, 0, '2026-06-01T00:00:00Z', "
+                "'2026-06-01T00:00:00Z')");
+            probe.exec("INSERT INTO event_tag_entries VALUES (1, X'616263'), (1, 'abc'), (1, 'b')");
+        }
+
+        db::sqlite_store store{path};
+        sqlite_probe probe{path};
+
+        CHECK(store.schema_version() == 6);
+        CHECK(probe.text("SELECT tags FROM events") == R"(["abc","b"])");
+        CHECK(probe.column("SELECT tags.name FROM event_tag_index JOIN tags ON tags.id = tag_id "
+                           "ORDER BY 1") == std::vector<std::string>{"abc", "b"});
+    }
+
     TEST_CASE("sqlite version 2 pages upgrade") {
         const temp_dir dir;
         const std::string path = dir.file("events.db");
@@ -1041,6 +1069,16 @@ TEST_SUITE("db") {
               std::vector<std::string>{"41/d", "42/a"});
         CHECK(probe.column(index_rows) == std::vector<std::string>{"41/d", "42/a"});
 
+        // A real table with a unique (event_id, tag) would reject this swap, and so does the view:
+        // done row by row, it would leave one tag where there were two.
+        probe.exec("INSERT INTO event_tags VALUES ('41', 'x'), ('41', 'y')");
+        CHECK(probe
+                  .exec_error("UPDATE event_tags SET tag = CASE tag WHEN 'x' THEN 'y' ELSE 'x' "
+                              "END WHERE event_id = '41' AND tag IN ('x', 'y')")
+                  .find("the event already has this tag") != std::string::npos);
+        CHECK(probe.text("SELECT tags FROM events WHERE id = '41'") == R"(["d","x","y"])");
+        probe.exec("DELETE FROM event_tags WHERE event_id = '41' AND tag IN ('x', 'y')");
+
         CHECK(probe.exec_error("INSERT INTO event_tags VALUES ('missing', 'a')")
                   .find("no event with this event_id") != std::string::npos);
         CHECK(probe.exec_error("INSERT INTO event_tags VALUES ('41', NULL)").find("tag is NULL") !=
@@ -1112,6 +1150,29 @@ TEST_SUITE("db") {
               std::vector<std::string>{"first-seen-here"});
     }
 
+    TEST_CASE("sqlite tag ids reread after other writes") {
+        const temp_dir dir;
+        const std::string path = dir.file("events.db");
+        auto store = db::open_store(dsn_for(path));
+        std::vector<pipeline::event_record> first{full_event("91")};
+        first[0].tags = {"temporary"};
+        store->upsert_events(first, first_seen);
+
+        // Another connection drops the tag, and a new name takes its id.
+        sqlite_probe probe{path};
+        probe.exec("DELETE FROM event_tags WHERE event_id = '91'");
+        probe.exec("DELETE FROM tags WHERE name = 'temporary'");
+        probe.exec("INSERT INTO tags (name) VALUES ('other')");
+        REQUIRE(probe.integer("SELECT id FROM tags WHERE name = 'other'") == 1);
+
+        std::vector<pipeline::event_record> second{full_event("92")};
+        second[0].tags = {"temporary"};
+        store->upsert_events(second, second_seen);
+        CHECK(probe.column("SELECT tags.name FROM event_tag_index JOIN tags ON tags.id = tag_id "
+                           "JOIN events ON events.seq = event_seq WHERE events.id = '92'") ==
+              std::vector<std::string>{"temporary"});
+    }
+
     TEST_CASE("sqlite malformed stored tags named") {
         const temp_dir dir;
         const std::string path = dir.file("events.db");
@@ -1119,15 +1180,42 @@ TEST_SUITE("db") {
         const std::vector<pipeline::event_record> events{full_event("81")};
         store->upsert_events(events, first_seen);
         sqlite_probe probe{path};
-        probe.exec("UPDATE events SET tags = '{\"not\": \"an array\"}'");
+        const auto export_error = [&] {
+            std::string message = "<no error>";
+            try {
+                store->for_each_event({}, [](const pipeline::event_record&, auto, auto) {});
+            } catch (const db::store_error& error) {
+                message = error.what();
+            }
+            return message;
+        };
 
-        std::string message = "<no error>";
-        try {
-            store->for_each_event({}, [](const pipeline::event_record&, auto, auto) {});
-        } catch (const db::store_error& error) {
-            message = error.what();
-        }
+        probe.exec("UPDATE events SET tags = '{\"not\": \"an array\"}'");
+        std::string message = export_error();
         CHECK(message.find("event id '81'") != std::string::npos);
         CHECK(message.find("not a JSON array of strings") != std::string::npos);
+
+        // A row inserted by hand can hold text that is not JSON. The fix that the message gives
+        // works, because the triggers read such a value as no tags.
+        probe.exec("UPDATE events SET tags = '[]'");
+        probe.exec(
+            "INSERT INTO events (id, name, is_online, is_free, is_cancelled, first_seen_at, "
+            "last_seen_at, tags) VALUES ('82', 'Event 82', 0, 1, 0, '2026-06-01T00:00:00Z', "
+            "'2026-06-01T00:00:00Z', 'garbage')");
+        message = export_error();
+        CHECK(message.find("event id '82'") != std::string::npos);
+        CHECK(message.find("UPDATE events SET tags = '[]' WHERE id = '82'") != std::string::npos);
+        probe.exec("UPDATE events SET tags = '[]' WHERE id = '82'");
+        probe.exec("INSERT INTO event_tags VALUES ('82', 'music')");
+        CHECK(export_error() == "<no error>");
+        CHECK(probe.column("SELECT tags.name FROM event_tag_index JOIN tags ON tags.id = tag_id") ==
+              std::vector<std::string>{"music"});
+
+        probe.exec(
+            "INSERT INTO events (id, name, is_online, is_free, is_cancelled, first_seen_at, "
+            "last_seen_at, tags) VALUES ('83', 'Event 83', 0, 1, 0, '2026-06-01T00:00:00Z', "
+            "'2026-06-01T00:00:00Z', '[')");
+        probe.exec("DELETE FROM events WHERE id = '83'");
+        CHECK(probe.integer("SELECT count(*) FROM events") == 2);
     }
 }

@@ -117,6 +117,33 @@ TEST_SUITE("pipeline") {
         CHECK(output.warnings.empty());
     }
 
+    TEST_CASE("nul characters removed from text") {
+        boost::json::object event = minimal_event();
+        event["name"] = std::string{"Jazz\0 Night", 11};
+        event["summary"] = std::string{"\0", 1};
+        event["tags"] =
+            boost::json::array{boost::json::object{{"tag", std::string{"Organizer\0Tag/a", 15}}},
+                               boost::json::object{{"tag", "OrganizerTag/a"}},
+                               boost::json::object{{"tag", "EventbriteCategory/103"}}};
+        const transform_output output = transform_event(event);
+
+        REQUIRE(output.events.size() == 1);
+        CHECK(output.events[0].name == "Jazz Night");
+        CHECK_FALSE(output.events[0].summary);
+        CHECK(output.events[0].tags ==
+              std::vector<std::string>{"OrganizerTag/a", "EventbriteCategory/103"});
+    }
+
+    TEST_CASE("nul only id dropped") {
+        boost::json::object event = minimal_event();
+        event["id"] = std::string{"\0\0", 2};
+        const transform_output output = transform_event(event);
+
+        CHECK(output.events.empty());
+        REQUIRE(output.warnings.size() == 1);
+        CHECK(output.warnings[0].find("NUL") != std::string::npos);
+    }
+
     TEST_CASE("address from both lines") {
         boost::json::object event = minimal_event();
         event["primary_venue"].as_object()["address"].as_object()["address_2"] = "Floor 2";
