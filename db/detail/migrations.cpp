@@ -625,6 +625,25 @@ CREATE TRIGGER event_tags_update INSTEAD OF UPDATE ON event_tags
     FOR EACH ROW EXECUTE FUNCTION eventcrawl_update_event_tag();
 )sql";
 
+// Version 8: an update through event_tags that would give an event a tag it already has fails,
+// as it would on a table with a unique (event_id, tag). Row by row, a swap of two tags of one
+// event otherwise kept only one of them.
+constexpr std::string_view postgres_tag_update_unique_schema = R"sql(
+CREATE OR REPLACE FUNCTION eventcrawl_update_event_tag() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (NEW.event_id, NEW.tag) IS DISTINCT FROM (OLD.event_id, OLD.tag)
+       AND EXISTS (SELECT 1 FROM events WHERE id = NEW.event_id AND NEW.tag = ANY (tags)) THEN
+        RAISE EXCEPTION 'event_tags: event % already has the tag %', NEW.event_id, NEW.tag
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    UPDATE events SET tags = array_remove(tags, OLD.tag) WHERE id = OLD.event_id;
+    PERFORM eventcrawl_add_event_tag(NEW.event_id, NEW.tag);
+    RETURN NEW;
+END
+$$;
+)sql";
+
 constexpr std::array postgres_list{
     migration{1, "events, event_tags, runs and run_cities", postgres_initial_schema},
     migration{2, "runs.options, raw_pages and export indexes", postgres_archive_schema},
@@ -635,6 +654,7 @@ constexpr std::array postgres_list{
         5, "event_tags cascade by triggers instead of a foreign key", postgres_tag_triggers_schema},
     migration{6, "byte-order collation on event and tag keys", postgres_byte_order_keys_schema},
     migration{7, "tags as a GIN-indexed array in events", postgres_tag_array_schema},
+    migration{8, "event_tags updates reject a repeated tag", postgres_tag_update_unique_schema},
 };
 
 }  // namespace
