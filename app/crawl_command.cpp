@@ -533,8 +533,10 @@ int run_crawl(const crawl_options& requested) {
         try {
             const auto archived = store->load_pages(run_id);
             for (auto& target : targets) {
-                target.first_page = processor.restore_city(target.slug, archived) + 1;
-                if (target.first_page > 1) {
+                const auto restored = processor.restore_city(target.slug, archived);
+                target.first_page = restored.last_page + 1;
+                target.archived_end_reason = restored.end_reason;
+                if (target.first_page > 1 && restored.end_reason.empty()) {
                     log->info("city={} resuming at page={}", target.slug, target.first_page);
                 }
             }

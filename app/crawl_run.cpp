@@ -144,13 +144,22 @@ asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& 
     }
     task_options.limiter = limiter_;
     task_options.fresh_context_per_city = options_.fresh_context_per_city;
-    task_options.paging = options_.paging == "fetch" ? crawler::paging_method::fetch
-                                                     : crawler::paging_method::click;
+    task_options.paging =
+        options_.paging == "fetch" ? crawler::paging_method::fetch : crawler::paging_method::click;
 
     city_line line;
     line.slug = target.slug;
     line.started_at = utc_now_iso();
     const auto started = steady::now();
+    if (!target.archived_end_reason.empty()) {
+        spdlog::get("app")->info("city={} complete in the archive at page={} reason=\"{}\"",
+                                 target.slug,
+                                 target.first_page - 1,
+                                 target.archived_end_reason);
+        line.status = "ok";
+        line.finished_at = line.started_at;
+        co_return line;
+    }
     try {
         auto report = co_await crawler::run_city_task(*pool_, spec, task_options, sink);
         line.status = stop_requested_ && report.status != "ok" ? "interrupted" : report.status;

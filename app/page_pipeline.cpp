@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "app/clock.hpp"
+#include "crawler/city_task.hpp"
 #include "pipeline/transform.hpp"
 
 namespace eventcrawl::app {
@@ -138,8 +139,8 @@ void page_processor::finish_city(const city_line& crawled) {
     ++cities_recorded_;
 }
 
-int page_processor::restore_city(const std::string& city_slug,
-                                 const std::vector<db::archived_page>& pages) {
+page_processor::restored_city page_processor::restore_city(
+    const std::string& city_slug, const std::vector<db::archived_page>& pages) {
     // A city split into date windows numbers its pages per window, so no single page to
     // continue from exists: it is crawled again from the start, and its archived pages are
     // replaced as they are captured again.
@@ -148,9 +149,9 @@ int page_processor::restore_city(const std::string& city_slug,
             return archived.city_slug == city_slug && !archived.query.empty();
         });
     if (split_into_windows) {
-        return 0;
+        return {};
     }
-    int last_page = 0;
+    restored_city restored;
     for (const auto& archived : pages) {
         if (archived.city_slug != city_slug) {
             continue;
@@ -165,7 +166,17 @@ int page_processor::restore_city(const std::string& city_slug,
             tally.pages += 1;
             tally.restored_pages += 1;
             tally.events += static_cast<std::int64_t>(output.events.size());
+            // A capped first page is followed by date windows, so it does not end the city.
+            if (archived.page_number > restored.last_page) {
+                restored.end_reason =
+                    crawler::is_capped(output.facts)
+                        ? std::string{}
+                        : crawler::listing_end_reason(archived.page_number, output.facts);
+            }
         } catch (const pipeline::transform_error& error) {
+            if (archived.page_number > restored.last_page) {
+                restored.end_reason.clear();
+            }
             page_problem problem;
             problem.page = page.page_number;
             problem.phase = "transform";
@@ -174,10 +185,12 @@ int page_processor::restore_city(const std::string& city_slug,
             problem.kind = std::string(failure_kind(error.failure()));
             tally.problems.push_back(std::move(problem));
         }
-        last_page = std::max(last_page, archived.page_number);
+        if (archived.page_number > restored.last_page) {
+            restored.last_page = archived.page_number;
+        }
     }
     writer_.flush();
-    return last_page;
+    return restored;
 }
 
 void page_processor::flush_if_due() {

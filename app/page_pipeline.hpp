@@ -59,9 +59,17 @@ public:
     void flush_if_due();
     void flush();
 
+    // The result of restore_city for one city: the highest page number read (0 if none), and
+    // whether that page is the last of the listing, so that the city needs no further page.
+    struct restored_city {
+        int last_page = 0;
+        std::string end_reason;  // empty while pages follow
+    };
+
     // Re-reads pages archived by an earlier attempt of the run (a resumed city), writes their
-    // events and counts them for the city. Returns the highest page number read, 0 if none.
-    int restore_city(const std::string& city_slug, const std::vector<db::archived_page>& pages);
+    // events and counts them for the city.
+    restored_city restore_city(const std::string& city_slug,
+                               const std::vector<db::archived_page>& pages);
 
     const std::map<std::string, city_tally>& tallies() const { return tallies_; }
     const db::batch_writer& writer() const { return writer_; }

@@ -203,12 +203,6 @@ bool lists_events_outside(const pipeline::raw_page& page, const date_window& win
     return false;
 }
 
-bool is_capped(const pipeline::page_facts& facts) {
-    return facts.object_count && facts.page_count && facts.page_size &&
-           *facts.object_count > static_cast<std::int64_t>(*facts.page_count) *
-                                     static_cast<std::int64_t>(*facts.page_size);
-}
-
 // True when a page without results states by its own pagination that results follow it: a
 // continuation token or has_more_items, while object_count exceeds the events of the pages before
 // it and page_count (when present) reaches this page. Past its data the live site serves empty
@@ -920,20 +914,10 @@ asio::awaitable<bool> city_crawl::wait_before_retry(milliseconds delay) {
 }
 
 std::string city_crawl::stop_reason(int page, const pipeline::page_facts& facts) const {
-    if (facts.result_count == 0) {
-        return "empty results";
-    }
-    if (options_.max_pages > 0 && page >= options_.max_pages) {
+    if (options_.max_pages > 0 && page >= options_.max_pages && facts.result_count != 0) {
         return "max_pages reached";
     }
-    if (facts.page_count) {
-        return page >= *facts.page_count ? "page_count reached" : "";
-    }
-    // NOTE: page_facts cannot tell a null continuation from an absent one; both stop here.
-    if (!facts.continuation) {
-        return "no continuation";
-    }
-    return {};
+    return listing_end_reason(page, facts);
 }
 
 asio::awaitable<void> city_crawl::open_context() {
@@ -1464,6 +1448,26 @@ asio::awaitable<city_report> run_city_task(browser_pool& pool,
                                            page_sink& sink) {
     city_crawl crawl(pool, std::move(city), options, sink);
     co_return co_await crawl.run();
+}
+
+bool is_capped(const pipeline::page_facts& facts) {
+    return facts.object_count && facts.page_count && facts.page_size &&
+           *facts.object_count > static_cast<std::int64_t>(*facts.page_count) *
+                                     static_cast<std::int64_t>(*facts.page_size);
+}
+
+std::string listing_end_reason(int page, const pipeline::page_facts& facts) {
+    if (facts.result_count == 0) {
+        return "empty results";
+    }
+    if (facts.page_count) {
+        return page >= *facts.page_count ? "page_count reached" : "";
+    }
+    // NOTE: page_facts cannot tell a null continuation from an absent one; both stop here.
+    if (!facts.continuation) {
+        return "no continuation";
+    }
+    return {};
 }
 
 }  // namespace eventcrawl::crawler

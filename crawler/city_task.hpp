@@ -12,6 +12,7 @@
 #include "crawler/page_sink.hpp"
 #include "crawler/rate_limiter.hpp"
 #include "crawler/retry_policy.hpp"
+#include "pipeline/event_record.hpp"
 
 namespace eventcrawl::crawler {
 
@@ -145,5 +146,14 @@ boost::asio::awaitable<city_report> run_city_task(browser_pool& pool,
                                                   city_spec city,
                                                   city_task_options options,
                                                   page_sink& sink);
+
+// True when the listing has more events (object_count) than its paging reaches (page_count
+// pages of page_size), so that it has to be crawled by date windows.
+bool is_capped(const pipeline::page_facts& facts);
+
+// Returns why page `page` of a listing, with these pagination facts, is its last page ("empty
+// results", "page_count reached", "no continuation"), or "" when pages follow it. A crawl stops
+// there, and a resumed run needs no page after it.
+std::string listing_end_reason(int page, const pipeline::page_facts& facts);
 
 }  // namespace eventcrawl::crawler

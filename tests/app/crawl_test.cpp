@@ -167,6 +167,36 @@ TEST_SUITE("app") {
         CHECK(killed_db.dump() == full_db.dump());
     }
 
+    TEST_CASE("resume skips archived last page") {
+        // A run killed after a city's last page was archived, but before the city was recorded,
+        // looks like this full run with that city's row removed.
+        replay_site site(corpus);
+        temp_dir dir;
+        const test_database database(dir.path());
+        const auto full = run_command(crawl_argv(site.url(), database.dsn(), "async"));
+        CAPTURE(full.output);
+        REQUIRE(full.exit_code == 0);
+        const auto full_rows = database.dump();
+        const auto city_pages =
+            database.number("SELECT pages FROM run_cities WHERE city_slug = 'ny--new-york'");
+        REQUIRE(city_pages >= 1);
+        database.execute("DELETE FROM run_cities WHERE city_slug = 'ny--new-york'");
+        database.execute("UPDATE runs SET status = 'interrupted'");
+        const auto requests_before = site.total_requests();
+
+        const auto resumed = run_command(
+            {eventcrawl_binary, "crawl", "--resume", "1", "--db", database.dsn(), "--no-progress"});
+        CAPTURE(resumed.output);
+        REQUIRE(resumed.exit_code == 0);
+        CHECK(site.total_requests() == requests_before);
+        CHECK(resumed.output.find("city=ny--new-york complete in the archive") !=
+              std::string::npos);
+        CHECK(database.number("SELECT pages FROM run_cities WHERE city_slug = 'ny--new-york' "
+                              "AND status = 'ok'") == city_pages);
+        CHECK(database.number("SELECT count(*) FROM runs WHERE status = 'ok'") == 1);
+        CHECK(database.dump() == full_rows);
+    }
+
     TEST_CASE("retransform rebuilds deleted rows") {
         replay_site site(corpus);
         temp_dir dir;
