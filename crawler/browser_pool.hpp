@@ -21,7 +21,7 @@ struct browser_pool_options {
     int pages_per_browser = 0;  // recycle a launched browser after this many pages; 0 = never
     std::chrono::milliseconds launch_timeout{20000};
     std::chrono::milliseconds call_timeout{10000};
-    std::chrono::milliseconds close_timeout{5000};  // closing an attached browser's socket
+    std::chrono::milliseconds close_timeout{5000};  // closing a browser's CDP socket
 };
 
 struct browser_pool_counters {

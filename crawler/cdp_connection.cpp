@@ -513,22 +513,6 @@ asio::awaitable<std::pair<cdp_failure, cdp_event>> cdp_connection::next_event(
     }
 }
 
-asio::awaitable<void> cdp_connection::close_browser(std::chrono::milliseconds timeout) {
-    if (closed_) {
-        co_return;
-    }
-    // Chrome drops the socket without a close frame (code 1006) after Browser.close.
-    close_expected_ = true;
-    auto outcome = co_await try_call("Browser.close", json::object(), "", timeout);
-    if (!outcome.ok() && outcome.failure != cdp_failure::connection_closed) {
-        detail::logger()->warn("Browser.close failed url={} error=\"{}\"", url_, outcome.message);
-    }
-    if (!closed_) {
-        asio::steady_timer deadline(executor_, timeout);
-        co_await (reader_done_.async_wait(use_tuple) || deadline.async_wait(use_tuple));
-    }
-}
-
 asio::awaitable<void> cdp_connection::close(std::chrono::milliseconds timeout) {
     if (closed_) {
         co_return;

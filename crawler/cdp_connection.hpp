@@ -1,13 +1,5 @@
 #pragma once
 
-#include <chrono>
-#include <cstdint>
-#include <map>
-#include <memory>
-#include <stdexcept>
-#include <string>
-#include <string_view>
-
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/experimental/channel.hpp>
@@ -18,6 +10,13 @@
 #include <boost/beast/websocket/stream.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
 
 namespace eventcrawl::crawler {
 
@@ -55,8 +54,7 @@ public:
     // True when the browser, its WebSocket or the page target is gone (not a slow or bad reply).
     bool is_browser_failure() const noexcept {
         return failure_ == cdp_failure::connection_closed ||
-               failure_ == cdp_failure::target_crashed ||
-               failure_ == cdp_failure::session_detached;
+               failure_ == cdp_failure::target_crashed || failure_ == cdp_failure::session_detached;
     }
 
 private:
@@ -125,9 +123,6 @@ public:
 
     // Why the session failed, or "" while it is usable.
     std::string session_failure_message(const std::string& session_id) const;
-
-    // Sends Browser.close; the browser then drops the socket, which counts as a clean close.
-    boost::asio::awaitable<void> close_browser(std::chrono::milliseconds timeout);
 
     // Sends a WebSocket close frame and waits (bounded) for the reader to finish.
     boost::asio::awaitable<void> close(std::chrono::milliseconds timeout);
