@@ -131,6 +131,19 @@ page_problem to_problem(const crawler::page_failure& failure) {
 }  // namespace
 
 asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& sink) {
+    if (!target.archived_end_reason.empty()) {
+        spdlog::get("app")->info("city={} complete in the archive at page={} reason=\"{}\"",
+                                 target.slug,
+                                 target.first_page - 1,
+                                 target.archived_end_reason);
+        city_line line;
+        line.slug = target.slug;
+        line.status = "ok";
+        line.started_at = utc_now_iso();
+        line.finished_at = line.started_at;
+        co_return line;
+    }
+
     crawler::city_spec spec;
     spec.slug = target.slug;
     spec.origin = target.origin;
@@ -151,15 +164,6 @@ asio::awaitable<city_line> crawl_run::crawl_city(crawl_target target, run_sink& 
     line.slug = target.slug;
     line.started_at = utc_now_iso();
     const auto started = steady::now();
-    if (!target.archived_end_reason.empty()) {
-        spdlog::get("app")->info("city={} complete in the archive at page={} reason=\"{}\"",
-                                 target.slug,
-                                 target.first_page - 1,
-                                 target.archived_end_reason);
-        line.status = "ok";
-        line.finished_at = line.started_at;
-        co_return line;
-    }
     try {
         auto report = co_await crawler::run_city_task(*pool_, spec, task_options, sink);
         line.status = stop_requested_ && report.status != "ok" ? "interrupted" : report.status;

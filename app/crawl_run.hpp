@@ -28,8 +28,9 @@ struct crawl_target {
     std::string slug;
     std::string origin;
     int first_page = 1;  // later than 1 when a resumed run already has the earlier pages
-    // Why the archive of a resumed run already contains the listing's last page. The city is
-    // then recorded without a request. Empty while pages follow.
+    // The reason ("page_count reached", ...) that the archive of a resumed run already contains
+    // the listing's last page. The city is then recorded without a request. Empty while pages
+    // follow.
     std::string archived_end_reason;
 };
 

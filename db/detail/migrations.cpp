@@ -303,22 +303,12 @@ END;
 
 CREATE TRIGGER event_tags_update INSTEAD OF UPDATE ON event_tags
 BEGIN
-    SELECT RAISE(ABORT, 'event_tags: no event with this event_id')
-    WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = new.event_id);
-    SELECT RAISE(ABORT, 'event_tags: tag is NULL') WHERE new.tag IS NULL;
     SELECT RAISE(ABORT, 'event_tags: the event already has this tag')
     WHERE (new.event_id IS NOT old.event_id OR new.tag IS NOT old.tag)
       AND EXISTS (SELECT 1 FROM events, json_each(events.tags)
                   WHERE events.id = new.event_id AND json_each.value = CAST(new.tag AS TEXT));
-    UPDATE events SET tags = (
-        SELECT json_group_array(value)
-        FROM (SELECT value FROM json_each(events.tags) WHERE value IS NOT old.tag ORDER BY 1))
-    WHERE id = old.event_id;
-    UPDATE events SET tags = (
-        SELECT json_group_array(value)
-        FROM (SELECT value FROM json_each(events.tags)
-              UNION SELECT CAST(new.tag AS TEXT) ORDER BY 1))
-    WHERE id = new.event_id;
+    DELETE FROM event_tags WHERE event_id = old.event_id AND tag = old.tag;
+    INSERT INTO event_tags (event_id, tag) VALUES (new.event_id, new.tag);
 END;
 )sql";
 

@@ -81,9 +81,11 @@ wal_checkpointer::counts wal_checkpointer::completed() const {
 }
 
 // Runs on the writer's thread after each commit, with the number of frames in the log.
-int wal_checkpointer::on_commit(void* self, sqlite3* connection, const char* schema, int frames) {
+int wal_checkpointer::on_commit(void* self,
+                                sqlite3* connection,
+                                const char* /*schema*/,
+                                int frames) {
     auto& checkpointer = *static_cast<wal_checkpointer*>(self);
-    (void)schema;
     if (frames >= checkpointer.frames_to_block_) {
         if (passive_checkpoint(connection, checkpointer.path_, "writer") == SQLITE_OK) {
             const std::lock_guard lock{checkpointer.mutex_};

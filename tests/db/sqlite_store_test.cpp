@@ -57,6 +57,15 @@ struct raw_connection {
     db::detail::sqlite_connection handle;
 };
 
+// Creates a database at `path` with the migrations up to `version` only, as an older build left
+// it.
+void create_at_version(const std::string& path, std::size_t version) {
+    raw_connection connection{path};
+    const auto steps = db::detail::sqlite_migrations().first(version);
+    REQUIRE(db::detail::apply_sqlite_migrations(connection.handle.get(), path, steps) ==
+            static_cast<int>(version));
+}
+
 std::string error_of(const std::string& dsn) {
     try {
         db::open_store(dsn);
@@ -194,12 +203,7 @@ TEST_SUITE("db") {
     TEST_CASE("sqlite version 4 tags upgrade") {
         const temp_dir dir;
         const std::string path = dir.file("events.db");
-        {
-            raw_connection connection{path};
-            const auto up_to_4 = db::detail::sqlite_migrations().first(4);
-            REQUIRE(db::detail::apply_sqlite_migrations(connection.handle.get(), path, up_to_4) ==
-                    4);
-        }
+        create_at_version(path, 4);
         {
             sqlite_probe probe{path};
             for (const char* id : {"41", "42", "43"}) {
@@ -257,12 +261,7 @@ TEST_SUITE("db") {
     TEST_CASE("sqlite version 5 blob tag upgrade") {
         const temp_dir dir;
         const std::string path = dir.file("events.db");
-        {
-            raw_connection connection{path};
-            const auto up_to_5 = db::detail::sqlite_migrations().first(5);
-            REQUIRE(db::detail::apply_sqlite_migrations(connection.handle.get(), path, up_to_5) ==
-                    5);
-        }
+        create_at_version(path, 5);
         {
             // Version 5 stored a BLOB as it came, and X'616263' next to the text 'abc'.
             sqlite_probe probe{path};
@@ -285,12 +284,7 @@ TEST_SUITE("db") {
     TEST_CASE("sqlite version 2 pages upgrade") {
         const temp_dir dir;
         const std::string path = dir.file("events.db");
-        {
-            raw_connection connection{path};
-            const auto up_to_2 = db::detail::sqlite_migrations().first(2);
-            REQUIRE(db::detail::apply_sqlite_migrations(connection.handle.get(), path, up_to_2) ==
-                    2);
-        }
+        create_at_version(path, 2);
         {
             sqlite_probe probe{path};
             probe.exec(
